@@ -1,0 +1,45 @@
+//! Regenerates include/aigw.h from the FFI layer on every build, so the
+//! committed header is always what the library exports (CI checks that the
+//! committed copy is fresh).
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is valid");
+    // The version macros come from Cargo.toml, so they cannot drift.
+    let version = |key: &str| env::var(key).expect("set by cargo");
+    config.after_includes = Some(format!(
+        "\n#define AIGW_VERSION_MAJOR {}\n#define AIGW_VERSION_MINOR {}\n#define AIGW_VERSION_PATCH {}\n#define AIGW_VERSION \"{}\"\n",
+        version("CARGO_PKG_VERSION_MAJOR"),
+        version("CARGO_PKG_VERSION_MINOR"),
+        version("CARGO_PKG_VERSION_PATCH"),
+        version("CARGO_PKG_VERSION"),
+    ));
+    let header = crate_dir.join("include").join("aigw.h");
+    // Only the FFI layer is C-facing; parsing just its files keeps core types
+    // (and their generic aliases) out of cbindgen's view.
+    let mut builder = cbindgen::Builder::new().with_config(config);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(crate_dir.join("src/ffi"))
+        .expect("src/ffi exists")
+        .map(|e| e.expect("readable src/ffi").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    for file in files {
+        builder = builder.with_src(file);
+    }
+    match builder.generate() {
+        Ok(bindings) => {
+            bindings.write_to_file(header);
+        }
+        // Keep the old header rather than fail the build on a parse hiccup
+        // mid-edit; CI's freshness check catches a stale header.
+        Err(e) => println!("cargo:warning=cbindgen could not generate include/aigw.h: {e}"),
+    }
+}

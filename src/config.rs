@@ -1,0 +1,360 @@
+//! The gateway configuration (the JSON given to `aigw_gateway_new`) and the
+//! retry/timeout settings that gateway, request and step each may set.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Largest `max_attempts` / `maxAttempts` / `cf-aig-max-attempts`.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 5;
+/// Largest `retry_delay_ms` / `retryDelay` / `cf-aig-retry-delay`, in ms.
+pub const RETRY_DELAY_LIMIT_MS: u64 = 5_000;
+/// Largest timeout accepted anywhere, in ms (one day): keeps deadline
+/// arithmetic far from overflow and catches unit mistakes.
+pub const TIMEOUT_LIMIT_MS: u64 = 86_400_000;
+/// Default cap on body sizes, both directions.
+pub const DEFAULT_BODY_LIMIT: u64 = 32 * 1024 * 1024;
+/// Default cap on how long an upstream's `Retry-After` may make us wait.
+pub const DEFAULT_RETRY_AFTER_CAP_MS: u64 = 5_000;
+
+/// How the wait between attempts grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Always `retry_delay`.
+    Constant,
+    /// `retry_delay * n` before the n-th retry.
+    Linear,
+    /// `retry_delay * 2^(n-1)` before the n-th retry.
+    Exponential,
+}
+
+impl Backoff {
+    pub fn parse(text: &str) -> Option<Backoff> {
+        match text {
+            "constant" => Some(Backoff::Constant),
+            "linear" => Some(Backoff::Linear),
+            "exponential" => Some(Backoff::Exponential),
+            _ => None,
+        }
+    }
+}
+
+/// Retry and timeout controls as one layer sets them: `None` means "not set
+/// here, inherit". Gateway config, request `cf-aig-*` headers, step headers
+/// and step `config` each produce one; [`Controls::over`] stacks them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controls {
+    /// Time to the response head (first byte); `Some(0)` means no timeout.
+    pub request_timeout_ms: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub retry_delay_ms: Option<u64>,
+    pub backoff: Option<Backoff>,
+}
+
+impl Controls {
+    /// This layer with `upper` laid on top: whatever `upper` sets wins.
+    pub fn over(&self, upper: &Controls) -> Controls {
+        Controls {
+            request_timeout_ms: upper.request_timeout_ms.or(self.request_timeout_ms),
+            max_attempts: upper.max_attempts.or(self.max_attempts),
+            retry_delay_ms: upper.retry_delay_ms.or(self.retry_delay_ms),
+            backoff: upper.backoff.or(self.backoff),
+        }
+    }
+
+    /// The settings an attempt runs with, defaults filling what no layer set.
+    pub fn resolve(&self) -> Settings {
+        Settings {
+            request_timeout: match self.request_timeout_ms {
+                None | Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+            },
+            max_attempts: self.max_attempts.unwrap_or(1),
+            retry_delay: Duration::from_millis(self.retry_delay_ms.unwrap_or(0)),
+            backoff: self.backoff.unwrap_or(Backoff::Constant),
+        }
+    }
+}
+
+/// Fully resolved retry and timeout settings for one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub request_timeout: Option<Duration>,
+    pub max_attempts: u32,
+    pub retry_delay: Duration,
+    pub backoff: Backoff,
+}
+
+/// Checks shared by every layer, so a value means the same wherever it is set.
+/// `what` names the setting as the caller spelled it.
+pub fn check_max_attempts(what: &str, value: u64) -> Result<u32, String> {
+    if (1..=MAX_ATTEMPTS_LIMIT as u64).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(format!(
+            "{what} must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {value}"
+        ))
+    }
+}
+
+pub fn check_retry_delay(what: &str, value: u64) -> Result<u64, String> {
+    if value <= RETRY_DELAY_LIMIT_MS {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} must be at most {RETRY_DELAY_LIMIT_MS} ms, got {value}"
+        ))
+    }
+}
+
+pub fn check_timeout(what: &str, value: u64) -> Result<u64, String> {
+    if value <= TIMEOUT_LIMIT_MS {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} must be at most {TIMEOUT_LIMIT_MS} ms, got {value}"
+        ))
+    }
+}
+
+pub fn check_backoff(what: &str, value: &str) -> Result<Backoff, String> {
+    Backoff::parse(value).ok_or_else(|| {
+        format!("{what} must be \"constant\", \"linear\" or \"exponential\", got {value:?}")
+    })
+}
+
+/// One entry of the config's `providers` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderOverride {
+    pub base_url: String,
+}
+
+/// The validated gateway configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub account_id: Option<String>,
+    pub providers: BTreeMap<String, ProviderOverride>,
+    pub controls: Controls,
+    /// Extra PEM roots to trust, on top of the platform's.
+    pub ca_file: Option<String>,
+    pub max_request_body_bytes: u64,
+    pub max_response_body_bytes: u64,
+    pub retry_after_cap: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            account_id: None,
+            providers: BTreeMap::new(),
+            controls: Controls::default(),
+            ca_file: None,
+            max_request_body_bytes: DEFAULT_BODY_LIMIT,
+            max_response_body_bytes: DEFAULT_BODY_LIMIT,
+            retry_after_cap: Duration::from_millis(DEFAULT_RETRY_AFTER_CAP_MS),
+        }
+    }
+}
+
+// The wire shape. `deny_unknown_fields` turns a typo into an error that
+// names the key instead of a setting silently not applied.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    account_id: Option<String>,
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+    request_timeout_ms: Option<u64>,
+    max_attempts: Option<u64>,
+    retry_delay_ms: Option<u64>,
+    backoff: Option<String>,
+    ca_file: Option<String>,
+    max_request_body_bytes: Option<u64>,
+    max_response_body_bytes: Option<u64>,
+    retry_after_cap_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    base_url: String,
+}
+
+impl Config {
+    /// Parses and validates the gateway config. `None`, empty text and `{}`
+    /// give the defaults.
+    pub fn parse(json: Option<&str>) -> Result<Config> {
+        let text = json.map(str::trim).unwrap_or("");
+        if text.is_empty() {
+            return Ok(Config::default());
+        }
+        let raw: RawConfig = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_config(format!("gateway config: {e}")))?;
+        let invalid = |msg: String| Error::invalid_config(format!("gateway config: {msg}"));
+
+        let mut controls = Controls::default();
+        if let Some(v) = raw.request_timeout_ms {
+            controls.request_timeout_ms =
+                Some(check_timeout("request_timeout_ms", v).map_err(invalid)?);
+        }
+        if let Some(v) = raw.max_attempts {
+            controls.max_attempts = Some(check_max_attempts("max_attempts", v).map_err(invalid)?);
+        }
+        if let Some(v) = raw.retry_delay_ms {
+            controls.retry_delay_ms =
+                Some(check_retry_delay("retry_delay_ms", v).map_err(invalid)?);
+        }
+        if let Some(v) = &raw.backoff {
+            controls.backoff = Some(check_backoff("backoff", v).map_err(invalid)?);
+        }
+
+        let mut providers = BTreeMap::new();
+        for (slug, p) in raw.providers {
+            crate::provider::check_configurable_slug(&slug).map_err(invalid)?;
+            crate::provider::check_base_url(&p.base_url)
+                .map_err(|m| invalid(format!("providers.{slug}.base_url: {m}")))?;
+            providers.insert(
+                slug,
+                ProviderOverride {
+                    base_url: p.base_url,
+                },
+            );
+        }
+
+        if let Some(id) = &raw.account_id {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "account_id must be a non-empty account tag (letters, digits, '-', '_')".into(),
+                ));
+            }
+        }
+        if let Some(path) = &raw.ca_file {
+            if path.is_empty() {
+                return Err(invalid("ca_file must not be empty".into()));
+            }
+        }
+        let body_limit = |what: &str, v: Option<u64>| -> Result<u64> {
+            match v {
+                None => Ok(DEFAULT_BODY_LIMIT),
+                Some(0) => Err(invalid(format!("{what} must be at least 1"))),
+                Some(n) => Ok(n),
+            }
+        };
+        let retry_after_cap_ms = raw.retry_after_cap_ms.unwrap_or(DEFAULT_RETRY_AFTER_CAP_MS);
+        check_timeout("retry_after_cap_ms", retry_after_cap_ms).map_err(invalid)?;
+
+        Ok(Config {
+            account_id: raw.account_id,
+            providers,
+            controls,
+            ca_file: raw.ca_file,
+            max_request_body_bytes: body_limit(
+                "max_request_body_bytes",
+                raw.max_request_body_bytes,
+            )?,
+            max_response_body_bytes: body_limit(
+                "max_response_body_bytes",
+                raw.max_response_body_bytes,
+            )?,
+            retry_after_cap: Duration::from_millis(retry_after_cap_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn err(json: &str) -> Error {
+        Config::parse(Some(json)).unwrap_err()
+    }
+
+    #[test]
+    fn empty_and_braces_give_defaults() {
+        assert_eq!(Config::parse(None).unwrap(), Config::default());
+        assert_eq!(Config::parse(Some("{}")).unwrap(), Config::default());
+        assert_eq!(Config::parse(Some("  ")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let c = Config::parse(Some(
+            r#"{"account_id":"ACCOUNT_TAG","providers":{"openai":{"base_url":"http://127.0.0.1:9000/v1"},
+            "custom-local":{"base_url":"http://127.0.0.1:11434/v1"}},"request_timeout_ms":0,
+            "max_attempts":1,"retry_delay_ms":0,"backoff":"constant"}"#,
+        ))
+        .unwrap();
+        assert_eq!(c.account_id.as_deref(), Some("ACCOUNT_TAG"));
+        assert_eq!(c.providers.len(), 2);
+        assert_eq!(c.controls.max_attempts, Some(1));
+        assert_eq!(c.controls.backoff, Some(Backoff::Constant));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err(r#"{"max_attempt": 2}"#);
+        assert_eq!(e.kind, ErrorKind::InvalidConfig);
+        assert!(e.message.contains("max_attempt"), "{}", e.message);
+        let e = err(r#"{"providers":{"openai":{"base":"http://x"}}}"#);
+        assert!(e.message.contains("base"), "{}", e.message);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for bad in [
+            r#"{"max_attempts":0}"#,
+            r#"{"max_attempts":6}"#,
+            r#"{"retry_delay_ms":5001}"#,
+            r#"{"backoff":"sideways"}"#,
+            r#"{"request_timeout_ms":-1}"#,
+            r#"{"max_response_body_bytes":0}"#,
+            r#"{"providers":{"nosuch":{"base_url":"http://127.0.0.1:1"}}}"#,
+            r#"{"providers":{"openai":{"base_url":"ftp://127.0.0.1:1"}}}"#,
+            r#"{"account_id":"a b"}"#,
+            r#"[1,2]"#,
+            r#"{"#,
+        ] {
+            assert_eq!(err(bad).kind, ErrorKind::InvalidConfig, "{bad}");
+        }
+        assert!(
+            err(r#"{"max_attempts":6}"#)
+                .message
+                .contains("max_attempts")
+        );
+    }
+
+    #[test]
+    fn layers_stack_upper_wins() {
+        let gateway = Controls {
+            request_timeout_ms: Some(100),
+            max_attempts: Some(2),
+            retry_delay_ms: Some(10),
+            backoff: Some(Backoff::Linear),
+        };
+        let request = Controls {
+            max_attempts: Some(3),
+            ..Controls::default()
+        };
+        let step = Controls {
+            max_attempts: Some(5),
+            backoff: Some(Backoff::Exponential),
+            ..Controls::default()
+        };
+        let s = gateway.over(&request).over(&step).resolve();
+        assert_eq!(s.max_attempts, 5);
+        assert_eq!(s.backoff, Backoff::Exponential);
+        assert_eq!(s.retry_delay, Duration::from_millis(10));
+        assert_eq!(s.request_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(gateway.over(&request).resolve().max_attempts, 3);
+        assert_eq!(Controls::default().resolve().max_attempts, 1);
+        assert_eq!(Controls::default().resolve().request_timeout, None);
+    }
+}

@@ -1,0 +1,80 @@
+//! `aigw_error`: a failure's status and message, handed to the caller.
+
+use std::ffi::{CString, c_char};
+
+use crate::ffi::{Failure, aigw_status, ffi_boundary};
+
+/// Why a call failed: a status and a message naming what failed (step,
+/// provider, host, the timeout that fired). Messages never contain
+/// credentials.
+///
+/// Made by the library when a call that takes `aigw_error **error` fails and
+/// `error` is not NULL; owned by the caller, who frees it with
+/// `aigw_error_free`. Immutable: may be read from any thread.
+pub struct aigw_error {
+    status: aigw_status,
+    message: CString,
+}
+
+impl aigw_error {
+    fn new(failure: Failure) -> aigw_error {
+        // A message never holds NUL bytes (we write them), but be certain.
+        let message = CString::new(failure.message.replace('\0', " ")).unwrap_or_default();
+        aigw_error {
+            status: failure.status,
+            message,
+        }
+    }
+}
+
+/// Stores `failure` through `out` (if the caller asked for errors) and
+/// returns its status.
+///
+/// # Safety
+/// `out` is NULL or a valid, writable `aigw_error *` slot.
+pub(crate) unsafe fn report(out: *mut *mut aigw_error, failure: Failure) -> aigw_status {
+    let status = failure.status;
+    if !out.is_null() {
+        // SAFETY: `out` is writable per the caller's contract.
+        unsafe { out.write(Box::into_raw(Box::new(aigw_error::new(failure)))) };
+    }
+    status
+}
+
+/// The status of an error; `AIGW_ERR_NULL_ARGUMENT` if `e` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_error_status(e: *const aigw_error) -> aigw_status {
+    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
+        // SAFETY: NULL or a live aigw_error from this library.
+        match unsafe { e.as_ref() } {
+            Some(e) => e.status,
+            None => aigw_status::AIGW_ERR_NULL_ARGUMENT,
+        }
+    })
+}
+
+/// The error's message, NUL-terminated UTF-8.
+///
+/// Borrowed from `e`: valid until `aigw_error_free(e)`. Never NULL: if `e` is
+/// NULL, returns a static empty string.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_error_message(e: *const aigw_error) -> *const c_char {
+    ffi_boundary!(c"".as_ptr(), {
+        // SAFETY: NULL or a live aigw_error from this library.
+        match unsafe { e.as_ref() } {
+            Some(e) => e.message.as_ptr(),
+            None => c"".as_ptr(),
+        }
+    })
+}
+
+/// Frees an error. NULL is a no-op. `e` must not be used afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_error_free(e: *mut aigw_error) {
+    ffi_boundary!((), {
+        if !e.is_null() {
+            // SAFETY: made by Box::into_raw in `report`, freed once by the caller.
+            drop(unsafe { Box::from_raw(e) });
+        }
+    })
+}

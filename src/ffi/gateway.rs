@@ -1,0 +1,119 @@
+//! `aigw_gateway`: a configured gateway, and `aigw_send`.
+
+use std::ffi::c_char;
+
+use crate::config::Config;
+use crate::ffi::error::{aigw_error, report};
+use crate::ffi::request::aigw_request;
+use crate::ffi::response::aigw_response;
+use crate::ffi::{Failure, aigw_status, ffi_boundary, ref_arg, str_arg, write_out};
+use crate::gateway::Gateway;
+
+/// A configured gateway: providers, defaults, and a pool of upstream
+/// connections.
+///
+/// Made by `aigw_gateway_new`, freed by `aigw_gateway_free`. Thread-safe: any
+/// number of threads may send through one gateway at once, and they share its
+/// connection pool. Freeing it while another thread is still sending through
+/// it is a bug in the caller (as with any handle).
+pub struct aigw_gateway {
+    pub(crate) inner: Gateway,
+}
+
+/// Creates a gateway from a JSON config.
+///
+/// `config_json` may be NULL or "{}" for the defaults. Unknown keys and
+/// out-of-range values are `AIGW_ERR_INVALID_CONFIG`, with a message naming
+/// the key. On `AIGW_OK`, `*out` receives a gateway the caller frees with
+/// `aigw_gateway_free`. On failure `*out` is untouched and, if `error` is not
+/// NULL, `*error` receives an error to free with `aigw_error_free`.
+/// The config string is only read during the call.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_gateway_new(
+    config_json: *const c_char,
+    out: *mut *mut aigw_gateway,
+    error: *mut *mut aigw_error,
+) -> aigw_status {
+    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
+        let result = (|| -> Result<*mut aigw_gateway, Failure> {
+            if out.is_null() {
+                return Err(Failure::null("out"));
+            }
+            let json = if config_json.is_null() {
+                None
+            } else {
+                // SAFETY: non-NULL C string per the contract.
+                Some(unsafe { str_arg(config_json, "config_json") }?)
+            };
+            let config = Config::parse(json)?;
+            let gateway = Gateway::new(config)?;
+            Ok(Box::into_raw(Box::new(aigw_gateway { inner: gateway })))
+        })();
+        match result {
+            Ok(gw) => {
+                // SAFETY: checked non-NULL above.
+                unsafe { write_out(out, gw) };
+                aigw_status::AIGW_OK
+            }
+            // SAFETY: `error` is NULL or writable per the contract.
+            Err(f) => unsafe { report(error, f) },
+        }
+    })
+}
+
+/// Frees a gateway and closes its pooled connections. NULL is a no-op.
+/// No call may be using the gateway, on any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_gateway_free(gw: *mut aigw_gateway) {
+    ffi_boundary!((), {
+        if !gw.is_null() {
+            // SAFETY: made by aigw_gateway_new, freed once by the caller.
+            drop(unsafe { Box::from_raw(gw) });
+        }
+    })
+}
+
+/// Sends a request through the gateway and reads the whole response.
+///
+/// Blocks the calling thread. Returns `AIGW_OK` whenever an upstream HTTP
+/// response is available, whatever its status (like `curl_easy_perform`);
+/// for the Universal Endpoint, when every step failed and at least one
+/// produced an HTTP response, that is the most recent one. Fails when no step
+/// produced a response (`AIGW_ERR_CONNECT`, `AIGW_ERR_TIMEOUT`, ...; the
+/// message lists each step's outcome), when the request is invalid, when a
+/// body is over its limit, or when the request's cancel handle fires
+/// (`AIGW_ERR_CANCELLED`).
+///
+/// On `AIGW_OK`, `*out` receives a response the caller frees with
+/// `aigw_response_free`. `req` is only read: it may be sent again or freed
+/// once this returns. On failure `*out` is untouched and `*error` (if `error`
+/// is not NULL) receives an error to free with `aigw_error_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_send(
+    gw: *const aigw_gateway,
+    req: *const aigw_request,
+    out: *mut *mut aigw_response,
+    error: *mut *mut aigw_error,
+) -> aigw_status {
+    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
+        let result = (|| -> Result<*mut aigw_response, Failure> {
+            // SAFETY: NULL or live handles from this library.
+            let gw = unsafe { ref_arg(gw, "gw") }?;
+            let req = unsafe { ref_arg(req, "req") }?;
+            if out.is_null() {
+                return Err(Failure::null("out"));
+            }
+            let response = gw.inner.send(&req.inner)?;
+            Ok(aigw_response::boxed(response))
+        })();
+        match result {
+            Ok(r) => {
+                // SAFETY: checked non-NULL above.
+                unsafe { write_out(out, r) };
+                aigw_status::AIGW_OK
+            }
+            // SAFETY: `error` is NULL or writable per the contract.
+            Err(f) => unsafe { report(error, f) },
+        }
+    })
+}

@@ -1,0 +1,173 @@
+//! `aigw_response`: status, headers and body of an upstream response.
+
+use std::ffi::{CStr, CString, c_char};
+
+use crate::ffi::{Failure, aigw_status, ffi_boundary, ref_arg, str_arg};
+use crate::response::Response;
+
+/// A response: status, headers in the order received, body, and the index of
+/// the Universal step that served it.
+///
+/// Made by `aigw_send` (and `aigw_send_stream`, with an empty body), freed by
+/// `aigw_response_free`. Immutable: may be read from any thread at once.
+/// Every pointer borrowed from it lives until `aigw_response_free`.
+pub struct aigw_response {
+    status: u16,
+    step: i32,
+    body: Vec<u8>,
+    // Names and values kept NUL-terminated, so C can borrow them directly.
+    headers: Vec<(CString, CString)>,
+}
+
+fn c_string(s: String) -> CString {
+    // HTTP forbids NUL in names and values; replace rather than fail if an
+    // upstream sends one anyway.
+    CString::new(s).unwrap_or_else(|e| {
+        let cleaned: Vec<u8> = e
+            .into_vec()
+            .into_iter()
+            .map(|b| if b == 0 { b' ' } else { b })
+            .collect();
+        CString::new(cleaned).unwrap_or_default()
+    })
+}
+
+impl aigw_response {
+    pub(crate) fn new(response: Response) -> aigw_response {
+        aigw_response {
+            status: response.status,
+            step: i32::try_from(response.step).unwrap_or(i32::MAX),
+            body: response.body,
+            headers: response
+                .headers
+                .into_iter()
+                .map(|(n, v)| (c_string(n), c_string(v)))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn boxed(response: Response) -> *mut aigw_response {
+        Box::into_raw(Box::new(aigw_response::new(response)))
+    }
+}
+
+/// The HTTP status code; 0 if `r` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_status(r: *const aigw_response) -> u16 {
+    ffi_boundary!(0, {
+        // SAFETY: NULL or a live response per the contract.
+        unsafe { r.as_ref() }.map_or(0, |r| r.status)
+    })
+}
+
+/// The 0-based index of the Universal step that produced this response
+/// (also sent as the `cf-aig-step` header); 0 for provider endpoints; -1 if
+/// `r` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_step(r: *const aigw_response) -> i32 {
+    ffi_boundary!(-1, {
+        // SAFETY: NULL or a live response per the contract.
+        unsafe { r.as_ref() }.map_or(-1, |r| r.step)
+    })
+}
+
+/// The first value of the header `name`, matched case-insensitively, or NULL
+/// if absent (or if `r` or `name` is NULL or `name` is not UTF-8).
+/// Borrowed from `r`: valid until `aigw_response_free(r)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_header(
+    r: *const aigw_response,
+    name: *const c_char,
+) -> *const c_char {
+    ffi_boundary!(std::ptr::null(), {
+        // SAFETY: NULL or live response / C string per the contract.
+        let (Ok(r), Ok(name)) = (unsafe { ref_arg(r, "r") }, unsafe { str_arg(name, "name") })
+        else {
+            return std::ptr::null();
+        };
+        r.headers
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map_or(std::ptr::null(), |(_, v)| v.as_ptr())
+    })
+}
+
+/// The number of headers (each value of a repeated header counts); 0 if `r`
+/// is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_header_count(r: *const aigw_response) -> usize {
+    ffi_boundary!(0, {
+        // SAFETY: NULL or a live response per the contract.
+        unsafe { r.as_ref() }.map_or(0, |r| r.headers.len())
+    })
+}
+
+/// The `i`-th header (0-based, in the order received). On `AIGW_OK`, `*name`
+/// and `*value` receive NUL-terminated strings borrowed from `r` (valid until
+/// `aigw_response_free(r)`). `i` out of range is `AIGW_ERR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_header_at(
+    r: *const aigw_response,
+    i: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> aigw_status {
+    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
+        let result = (|| -> Result<(&CStr, &CStr), Failure> {
+            // SAFETY: NULL or a live response per the contract.
+            let r = unsafe { ref_arg(r, "r") }?;
+            if name.is_null() || value.is_null() {
+                return Err(Failure::null("name/value"));
+            }
+            let (n, v) = r
+                .headers
+                .get(i)
+                .ok_or_else(|| Failure::invalid("header index out of range"))?;
+            Ok((n.as_c_str(), v.as_c_str()))
+        })();
+        match result {
+            Ok((n, v)) => {
+                // SAFETY: both checked non-NULL above.
+                unsafe {
+                    name.write(n.as_ptr());
+                    value.write(v.as_ptr());
+                }
+                aigw_status::AIGW_OK
+            }
+            Err(f) => f.status,
+        }
+    })
+}
+
+/// The body. `*len` (if `len` is not NULL) receives its length in bytes.
+/// Borrowed from `r`: valid until `aigw_response_free(r)`; not
+/// NUL-terminated. Never NULL for a valid `r`, even when empty; NULL (and
+/// length 0) if `r` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_body(r: *const aigw_response, len: *mut usize) -> *const u8 {
+    ffi_boundary!(std::ptr::null(), {
+        // SAFETY: NULL or a live response per the contract.
+        let r = unsafe { r.as_ref() };
+        let (ptr, n) = match r {
+            Some(r) if r.body.is_empty() => (c"".as_ptr().cast::<u8>(), 0),
+            Some(r) => (r.body.as_ptr(), r.body.len()),
+            None => (std::ptr::null(), 0),
+        };
+        if !len.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { len.write(n) };
+        }
+        ptr
+    })
+}
+
+/// Frees a response and everything borrowed from it. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn aigw_response_free(r: *mut aigw_response) {
+    ffi_boundary!((), {
+        if !r.is_null() {
+            // SAFETY: made by the library with Box::into_raw, freed once.
+            drop(unsafe { Box::from_raw(r) });
+        }
+    })
+}

@@ -1,0 +1,416 @@
+//! The gateway: routes a request to one provider or through the Universal
+//! Endpoint's steps, retrying and falling back as the controls say.
+
+use std::io::Read;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Config, Settings};
+use crate::error::{Error, ErrorKind, Result};
+use crate::provider::{Providers, Target, split_path};
+use crate::request::{Request, split_controls};
+use crate::response::Response;
+use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::transport::io_scope::{IoScope, IoState};
+use crate::transport::{Upstream, UpstreamResponse, classify};
+use crate::universal::parse_steps;
+
+/// Response header naming the Universal step that served a response.
+pub const STEP_HEADER: &str = "cf-aig-step";
+
+/// A configured gateway. Shareable across threads (`Sync`): sends through one
+/// gateway share its connection pool.
+#[derive(Debug)]
+pub struct Gateway {
+    config: Config,
+    providers: Providers,
+    upstream: Upstream,
+}
+
+/// One step of a plan, ready to send.
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    pub index: usize,
+    pub target: Target,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub settings: Settings,
+}
+
+/// What a request turns into before anything is sent.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub steps: Vec<PlannedStep>,
+    /// Universal requests report their step in a `cf-aig-step` header.
+    pub universal: bool,
+}
+
+/// How one attempt ended, as judged by the code reading the response.
+pub enum Verdict {
+    /// This response serves the request: stop here.
+    Served(Response),
+    /// An HTTP response that does not serve the request (non-2xx, or a 2xx
+    /// stream whose first event is an error). Retried if its status is
+    /// retryable, then the next step runs; kept as the latest HTTP response.
+    Rejected(Response),
+    /// The attempt failed before anything was delivered: retry, then fall back.
+    Failed(Error),
+    /// Stop everything and fail the call (cancelled, aborted, too large, or a
+    /// stream that broke after delivering data).
+    Fatal(Error),
+}
+
+/// How a plan's run ended, when it did not fail outright.
+pub enum Finished {
+    Served(Response),
+    /// Every step failed; this is the latest HTTP response any produced.
+    Exhausted(Response),
+}
+
+impl Gateway {
+    pub fn new(config: Config) -> Result<Gateway> {
+        let upstream = Upstream::new(&config)?;
+        let providers = Providers::new(config.providers.clone(), config.account_id.clone());
+        Ok(Gateway {
+            config,
+            providers,
+            upstream,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Sends a request and reads the whole response body.
+    ///
+    /// Returns `Ok` whenever an upstream HTTP response is available, whatever
+    /// its status; fails only when no step produced one, or the call was
+    /// cancelled or hit a size limit.
+    pub fn send(&self, request: &Request) -> Result<Response> {
+        let plan = self.plan(request)?;
+        let scope = IoScope::enter(request.cancel.clone());
+        let limit = self.config.max_response_body_bytes;
+        let finished = self.run(&plan, &scope, &mut |step, upstream, state| {
+            let mut response = match read_whole(step, upstream, limit, state) {
+                Ok(r) => r,
+                Err(e) if is_fatal(e.kind) => return Verdict::Fatal(e),
+                Err(e) => return Verdict::Failed(e),
+            };
+            if plan.universal {
+                response
+                    .headers
+                    .push((STEP_HEADER.into(), step.index.to_string()));
+            }
+            if response.is_success() {
+                Verdict::Served(response)
+            } else {
+                Verdict::Rejected(response)
+            }
+        })?;
+        Ok(match finished {
+            Finished::Served(r) | Finished::Exhausted(r) => r,
+        })
+    }
+
+    /// Turns a request into steps, checking everything that can be checked
+    /// before the network: path, providers, Universal body, controls, sizes.
+    pub fn plan(&self, request: &Request) -> Result<Plan> {
+        let (request_controls, forward) = split_controls(&request.headers)?;
+        let base = self.config.controls.over(&request_controls);
+        let body_limit = self.config.max_request_body_bytes;
+        let check_size = |len: usize, what: &str| {
+            if len as u64 > body_limit {
+                Err(Error::new(
+                    ErrorKind::BodyTooLarge,
+                    format!("{what} is {len} bytes, over the limit of {body_limit} bytes"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        check_size(request.body.len(), "the request body")?;
+
+        let path = request.path.trim();
+        if path.is_empty() || path == "/" {
+            if !request.method.eq_ignore_ascii_case("POST") {
+                return Err(Error::invalid_request(format!(
+                    "the Universal Endpoint takes POST, not {}",
+                    request.method
+                )));
+            }
+            let steps = parse_steps(&request.body)?;
+            let mut planned = Vec::with_capacity(steps.len());
+            for (index, step) in steps.into_iter().enumerate() {
+                let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
+                let target = self
+                    .providers
+                    .target(&step.provider, &step.endpoint)
+                    .map_err(in_step)?;
+                let (header_controls, step_headers) =
+                    split_controls(&step.headers).map_err(in_step)?;
+                let settings = base.over(&header_controls).over(&step.config).resolve();
+                let body = step.body.unwrap_or_default();
+                check_size(body.len(), &format!("step {index}'s query"))?;
+                let mut headers = merge_headers(&forward, &step_headers);
+                if !body.is_empty() && !has_header(&headers, "content-type") {
+                    headers.push(("Content-Type".into(), "application/json".into()));
+                }
+                planned.push(PlannedStep {
+                    index,
+                    target,
+                    method: "POST".into(),
+                    headers,
+                    body,
+                    settings,
+                });
+            }
+            return Ok(Plan {
+                steps: planned,
+                universal: true,
+            });
+        }
+
+        let (slug, rest) = split_path(path)?;
+        let target = self.providers.target(slug, rest)?;
+        Ok(Plan {
+            steps: vec![PlannedStep {
+                index: 0,
+                target,
+                method: request.method.clone(),
+                headers: forward,
+                body: request.body.clone(),
+                settings: base.resolve(),
+            }],
+            universal: false,
+        })
+    }
+
+    /// Runs a plan: each step's attempts in order, then the next step, until
+    /// `judge` accepts a response. `judge` reads the response (or as much of
+    /// it as it needs) and says how the attempt ended.
+    pub fn run(
+        &self,
+        plan: &Plan,
+        scope: &IoScope,
+        judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
+    ) -> Result<Finished> {
+        let state = scope.state();
+        let mut last_http: Option<Response> = None;
+        let mut failures: Vec<String> = Vec::new();
+        let mut all_timeouts = true;
+        let mut last_error_kind = ErrorKind::Connect;
+
+        for step in &plan.steps {
+            let settings = &step.settings;
+            let mut attempts_made = 0;
+            let mut outcome = String::new();
+            for attempt in 0..settings.max_attempts {
+                if attempt > 0 {
+                    let wait = retry_wait(
+                        settings,
+                        attempt,
+                        last_http.as_ref(),
+                        self.config.retry_after_cap,
+                    );
+                    sleep_unless_cancelled(wait, state)?;
+                }
+                attempts_made += 1;
+                state.reset_fired();
+                state.set_deadline(settings.request_timeout.map(|t| Instant::now() + t));
+                let started =
+                    self.upstream
+                        .start(&step.method, &step.target.url, &step.headers, &step.body);
+                state.set_deadline(None);
+                let verdict = match started {
+                    Ok(upstream) => judge(step, upstream, state),
+                    Err(e) => {
+                        let (kind, reason) = classify(&e, state.fired());
+                        let reason = match (kind, settings.request_timeout) {
+                            (ErrorKind::Timeout, Some(t)) => {
+                                format!("{reason} ({} ms)", t.as_millis())
+                            }
+                            _ => reason,
+                        };
+                        let error = Error::new(kind, reason);
+                        if is_fatal(kind) {
+                            Verdict::Fatal(error)
+                        } else {
+                            Verdict::Failed(error)
+                        }
+                    }
+                };
+                match verdict {
+                    Verdict::Served(response) => return Ok(Finished::Served(response)),
+                    Verdict::Fatal(e) => return Err(e),
+                    Verdict::Rejected(response) => {
+                        all_timeouts = false;
+                        let retryable = is_retryable_status(response.status);
+                        outcome = format!("HTTP {}", response.status);
+                        last_http = Some(response);
+                        if !retryable {
+                            break;
+                        }
+                    }
+                    Verdict::Failed(e) => {
+                        all_timeouts &= e.kind == ErrorKind::Timeout;
+                        last_error_kind = e.kind;
+                        let retryable = matches!(e.kind, ErrorKind::Connect | ErrorKind::Timeout);
+                        outcome = e.message;
+                        // A failed attempt says nothing about Retry-After.
+                        if let Some(r) = last_http.as_mut() {
+                            r.headers
+                                .retain(|(n, _)| !n.eq_ignore_ascii_case("retry-after"));
+                        }
+                        if !retryable {
+                            break;
+                        }
+                    }
+                }
+            }
+            let tries = if attempts_made == 1 {
+                String::new()
+            } else {
+                format!(" after {attempts_made} attempts")
+            };
+            let who = format!("{} at {}", step.target.provider, step.target.host);
+            failures.push(if plan.universal {
+                format!("step {} ({who}): {outcome}{tries}", step.index)
+            } else {
+                format!("{who}: {outcome}{tries}")
+            });
+        }
+
+        if let Some(response) = last_http {
+            return Ok(Finished::Exhausted(response));
+        }
+        let kind = if all_timeouts {
+            ErrorKind::Timeout
+        } else {
+            last_error_kind
+        };
+        let summary = if plan.universal {
+            format!(
+                "all {} steps failed: {}",
+                plan.steps.len(),
+                failures.join("; ")
+            )
+        } else {
+            failures.join("; ")
+        };
+        Err(Error::new(kind, summary))
+    }
+}
+
+/// Errors that end the call at once instead of moving to the next attempt.
+fn is_fatal(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Cancelled
+            | ErrorKind::Aborted
+            | ErrorKind::BodyTooLarge
+            | ErrorKind::StreamInterrupted
+    )
+}
+
+/// The wait before retry number `retry`: the backoff schedule, or longer if
+/// the last response's `Retry-After` asks for it (up to `cap`).
+fn retry_wait(settings: &Settings, retry: u32, last: Option<&Response>, cap: Duration) -> Duration {
+    let backoff = backoff_delay(settings, retry);
+    let asked = last
+        .and_then(|r| r.header("retry-after"))
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        .map(|d| d.min(cap))
+        .unwrap_or(Duration::ZERO);
+    backoff.max(asked)
+}
+
+fn sleep_unless_cancelled(wait: Duration, state: &IoState) -> Result<()> {
+    let until = Instant::now() + wait;
+    loop {
+        if state.is_cancelled() {
+            return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(crate::transport::io_scope::POLL_SLICE));
+    }
+}
+
+/// Request-level headers with the step's laid over them: a step header
+/// replaces every request header of the same name.
+fn merge_headers(request: &[(String, String)], step: &[(String, String)]) -> Vec<(String, String)> {
+    let mut merged: Vec<(String, String)> = request
+        .iter()
+        .filter(|(n, _)| !has_header(step, n))
+        .cloned()
+        .collect();
+    merged.extend(step.iter().cloned());
+    merged
+}
+
+fn has_header(headers: &[(String, String)], name: &str) -> bool {
+    headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// Converts the head and reads the whole body, at most `limit` bytes.
+fn read_whole(
+    step: &PlannedStep,
+    upstream: UpstreamResponse,
+    limit: u64,
+    state: &IoState,
+) -> Result<Response> {
+    let (head, body) = upstream.into_parts();
+    let mut response = Response {
+        status: head.status.as_u16(),
+        headers: convert_headers(&head.headers),
+        body: Vec::new(),
+        step: step.index,
+    };
+    let mut reader = body.into_with_config().limit(u64::MAX).reader();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                if (response.body.len() + n) as u64 > limit {
+                    return Err(Error::new(
+                        ErrorKind::BodyTooLarge,
+                        format!(
+                            "{} at {}: response body exceeds the limit of {limit} bytes",
+                            step.target.provider, step.target.host
+                        ),
+                    ));
+                }
+                response.body.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted && state.fired().is_none() => {
+                continue;
+            }
+            Err(e) => {
+                let (kind, reason) = classify(&ureq::Error::Io(e), state.fired());
+                return Err(Error::new(
+                    kind,
+                    format!("{reason} (while reading the body)"),
+                ));
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// Header names and values as text; a value that is not UTF-8 is converted
+/// lossily (C callers get a NUL-terminated string either way).
+pub fn convert_headers(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,26 @@
+//! aigw: an AI gateway that runs inside the calling process.
+//!
+//! The core (`config`, `provider`, `request`, `universal`, `retry`,
+//! `transport`, `gateway`) is plain Rust and knows nothing of C. The `ffi`
+//! module is the C ABI: it checks arguments, converts, calls the core and
+//! converts back. `include/aigw.h` is generated from it by `build.rs`.
+
+pub mod cancel;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod provider;
+pub mod request;
+pub mod response;
+pub mod retry;
+pub mod transport;
+pub mod universal;
+
+pub mod ffi;
+
+pub use cancel::CancelToken;
+pub use config::Config;
+pub use error::{Error, ErrorKind};
+pub use gateway::Gateway;
+pub use request::Request;
+pub use response::Response;

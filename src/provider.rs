@@ -1,0 +1,490 @@
+//! Built-in providers and the mapping from a gateway path
+//! (`<slug>/<rest>?<query>`) to the upstream URL.
+
+use std::collections::BTreeMap;
+
+use crate::config::ProviderOverride;
+use crate::error::{Error, ErrorKind, Result};
+
+/// A built-in provider: its slug and the upstream base the gateway path replaces.
+///
+/// A base may hold placeholders: `{account_id}` (from the gateway config),
+/// and for azure-openai `{resource}` and `{deployment}`, which take the first
+/// two segments of the path after the slug.
+pub struct BuiltinProvider {
+    pub slug: &'static str,
+    pub base_url: &'static str,
+}
+
+/// Every provider the gateway knows without configuration. README's table is
+/// this list.
+pub const BUILTIN_PROVIDERS: &[BuiltinProvider] = &[
+    BuiltinProvider {
+        slug: "openai",
+        base_url: "https://api.openai.com/v1",
+    },
+    BuiltinProvider {
+        slug: "azure-openai",
+        base_url: "https://{resource}.openai.azure.com/openai/deployments/{deployment}",
+    },
+    BuiltinProvider {
+        slug: "anthropic",
+        base_url: "https://api.anthropic.com",
+    },
+    BuiltinProvider {
+        slug: "workers-ai",
+        base_url: "https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/run",
+    },
+    BuiltinProvider {
+        slug: "huggingface",
+        base_url: "https://api-inference.huggingface.co/models",
+    },
+    BuiltinProvider {
+        slug: "replicate",
+        base_url: "https://api.replicate.com/v1",
+    },
+    BuiltinProvider {
+        slug: "groq",
+        base_url: "https://api.groq.com/openai/v1",
+    },
+    BuiltinProvider {
+        slug: "mistral",
+        base_url: "https://api.mistral.ai",
+    },
+    BuiltinProvider {
+        slug: "cohere",
+        base_url: "https://api.cohere.ai",
+    },
+    BuiltinProvider {
+        slug: "perplexity-ai",
+        base_url: "https://api.perplexity.ai",
+    },
+    BuiltinProvider {
+        slug: "google-ai-studio",
+        base_url: "https://generativelanguage.googleapis.com",
+    },
+    BuiltinProvider {
+        slug: "deepseek",
+        base_url: "https://api.deepseek.com",
+    },
+    BuiltinProvider {
+        slug: "grok",
+        base_url: "https://api.x.ai",
+    },
+    BuiltinProvider {
+        slug: "openrouter",
+        base_url: "https://openrouter.ai/api",
+    },
+    BuiltinProvider {
+        slug: "cerebras",
+        base_url: "https://api.cerebras.ai/v1",
+    },
+];
+
+const CUSTOM_PREFIX: &str = "custom-";
+
+fn builtin(slug: &str) -> Option<&'static BuiltinProvider> {
+    BUILTIN_PROVIDERS.iter().find(|p| p.slug == slug)
+}
+
+/// A slug the config may name: a built-in one, or `custom-<name>`.
+pub fn check_configurable_slug(slug: &str) -> Result<(), String> {
+    if builtin(slug).is_some() {
+        return Ok(());
+    }
+    match slug.strip_prefix(CUSTOM_PREFIX) {
+        Some(name)
+            if !name.is_empty()
+                && name.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                }) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "providers.{slug}: not a built-in provider; custom providers are named \"custom-<name>\" \
+             (lowercase letters, digits, '-', '_')"
+        )),
+    }
+}
+
+/// A base URL must be absolute http(s) with a host, and carry no query or
+/// fragment (the path after the slug supplies those).
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err("has no host".into());
+    }
+    if url.contains(['?', '#']) {
+        return Err("must not contain a query or fragment".into());
+    }
+    if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return Err("contains spaces or control characters".into());
+    }
+    Ok(())
+}
+
+/// The providers one gateway routes to: the built-ins with the config's
+/// overrides laid on top, plus the config's `custom-*` providers.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    overrides: BTreeMap<String, ProviderOverride>,
+    account_id: Option<String>,
+}
+
+/// Where one request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub provider: String,
+    /// The full upstream URL, query included.
+    pub url: String,
+    /// `host[:port]` of the URL, for messages (never the path or query,
+    /// which may carry keys).
+    pub host: String,
+}
+
+impl Providers {
+    pub fn new(
+        overrides: BTreeMap<String, ProviderOverride>,
+        account_id: Option<String>,
+    ) -> Providers {
+        Providers {
+            overrides,
+            account_id,
+        }
+    }
+
+    /// Maps `provider` plus the path after its slug (`rest`, which may carry a
+    /// `?query`) to the upstream URL.
+    pub fn target(&self, provider: &str, rest: &str) -> Result<Target> {
+        let base = match self.overrides.get(provider) {
+            Some(o) => o.base_url.as_str(),
+            None => match builtin(provider) {
+                Some(b) => b.base_url,
+                None => {
+                    let hint = if provider.starts_with(CUSTOM_PREFIX) {
+                        " (custom providers must be given a base_url in the gateway config)"
+                    } else {
+                        ""
+                    };
+                    return Err(Error::new(
+                        ErrorKind::UnknownProvider,
+                        format!("unknown provider {provider:?}{hint}"),
+                    ));
+                }
+            },
+        };
+
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let mut path = path.trim_start_matches('/');
+        let mut base = base.to_string();
+
+        if provider == "azure-openai" {
+            // Azure names the resource and deployment in the path after the
+            // slug; they are consumed here whether or not the base uses them.
+            let mut segments = path.splitn(3, '/');
+            let resource = segments.next().unwrap_or("");
+            let deployment = segments.next().unwrap_or("");
+            if resource.is_empty() || deployment.is_empty() {
+                return Err(Error::invalid_request(
+                    "azure-openai paths are azure-openai/<resource>/<deployment>/<endpoint>",
+                ));
+            }
+            base = base
+                .replace("{resource}", resource)
+                .replace("{deployment}", deployment);
+            path = segments.next().unwrap_or("");
+        }
+        if base.contains("{account_id}") {
+            let id = self.account_id.as_deref().ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "provider {provider} needs \"account_id\" in the gateway config"
+                ))
+            })?;
+            base = base.replace("{account_id}", id);
+        }
+
+        let mut url = join_base_and_path(&base, path);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        let host = base
+            .split_once("://")
+            .map(|(_, r)| r.split('/').next().unwrap_or(""))
+            .unwrap_or("")
+            .to_string();
+        Ok(Target {
+            provider: provider.to_string(),
+            url,
+            host,
+        })
+    }
+}
+
+/// Joins a base URL and a path with exactly one `/` between them, whether or
+/// not the base ends in `/` or the path starts with one, and without
+/// doubling a version segment (`.../v1` + `v1/chat` is `.../v1/chat`), which
+/// tools that append `/v1` themselves would otherwise produce.
+pub fn join_base_and_path(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let mut path = path.trim_start_matches('/');
+    if let Some(last) = base.rsplit('/').next() {
+        if is_version_segment(last) {
+            let first = path.split('/').next().unwrap_or("");
+            if first == last {
+                path = path[first.len()..].trim_start_matches('/');
+            }
+        }
+    }
+    if path.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}/{path}")
+    }
+}
+
+fn is_version_segment(s: &str) -> bool {
+    let digits = s.strip_prefix('v').unwrap_or("");
+    let digits = digits.split_once("beta").map(|(d, _)| d).unwrap_or(digits);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Splits a provider-endpoint path (`openai/chat/completions?x=1`, leading
+/// `/` allowed) into slug and rest. Fails on characters no URL path may hold.
+pub fn split_path(path: &str) -> Result<(&str, &str)> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    if let Some(c) = path
+        .chars()
+        .find(|c| c.is_control() || *c == ' ' || *c == '#')
+    {
+        return Err(Error::invalid_request(format!(
+            "path contains a character not allowed in a URL path: {c:?}"
+        )));
+    }
+    let (slug, rest) = path.split_once('/').unwrap_or((path, ""));
+    let (slug, rest) = match slug.split_once('?') {
+        // `openai?x=1`: the query belongs to the (empty) rest.
+        Some((s, _)) => (s, &path[s.len()..]),
+        None => (slug, rest),
+    };
+    if slug.is_empty() {
+        return Err(Error::invalid_request("path has no provider slug"));
+    }
+    if rest.split(['/', '?']).any(|seg| seg == "..") {
+        return Err(Error::invalid_request(
+            "path must not contain \"..\" segments",
+        ));
+    }
+    Ok((slug, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn providers(overrides: &[(&str, &str)], account: Option<&str>) -> Providers {
+        Providers::new(
+            overrides
+                .iter()
+                .map(|(s, u)| {
+                    (
+                        s.to_string(),
+                        ProviderOverride {
+                            base_url: u.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            account.map(String::from),
+        )
+    }
+
+    fn url(p: &Providers, path: &str) -> String {
+        let (slug, rest) = split_path(path).unwrap();
+        p.target(slug, rest).unwrap().url
+    }
+
+    #[test]
+    fn builtin_paths_map_to_their_upstreams() {
+        let p = providers(&[], Some("ACCOUNT_TAG"));
+        assert_eq!(
+            url(&p, "openai/chat/completions"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            url(&p, "huggingface/bigcode/starcoder"),
+            "https://api-inference.huggingface.co/models/bigcode/starcoder"
+        );
+        assert_eq!(
+            url(&p, "replicate/predictions"),
+            "https://api.replicate.com/v1/predictions"
+        );
+        assert_eq!(
+            url(&p, "workers-ai/@cf/meta/llama-2-7b"),
+            "https://api.cloudflare.com/client/v4/accounts/ACCOUNT_TAG/ai/run/@cf/meta/llama-2-7b"
+        );
+        assert_eq!(
+            url(
+                &p,
+                "azure-openai/myres/mydep/chat/completions?api-version=2024-02-01"
+            ),
+            "https://myres.openai.azure.com/openai/deployments/mydep/chat/completions?api-version=2024-02-01"
+        );
+        assert_eq!(
+            url(&p, "anthropic/v1/messages"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            url(
+                &p,
+                "google-ai-studio/v1/models/gemini-1.5-flash:generateContent"
+            ),
+            "https://generativelanguage.googleapis.com/v1/models/gemini-1.5-flash:generateContent"
+        );
+        assert_eq!(
+            url(&p, "/groq/chat/completions?a=b&c=d"),
+            "https://api.groq.com/openai/v1/chat/completions?a=b&c=d"
+        );
+        for b in BUILTIN_PROVIDERS {
+            let path = if b.slug == "azure-openai" {
+                "r/d/x".to_string()
+            } else {
+                "x".to_string()
+            };
+            assert!(
+                p.target(b.slug, &path).unwrap().url.ends_with("/x"),
+                "{}",
+                b.slug
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_and_custom_providers() {
+        let p = providers(
+            &[
+                ("openai", "http://127.0.0.1:9000/v1/"),
+                ("custom-local", "http://127.0.0.1:11434/v1"),
+                (
+                    "azure-openai",
+                    "http://127.0.0.1:9001/openai/deployments/{deployment}",
+                ),
+                ("workers-ai", "http://127.0.0.1:9002/run"),
+            ],
+            None,
+        );
+        assert_eq!(
+            url(&p, "openai/chat/completions"),
+            "http://127.0.0.1:9000/v1/chat/completions"
+        );
+        assert_eq!(
+            url(&p, "openai/v1/chat/completions"),
+            "http://127.0.0.1:9000/v1/chat/completions"
+        );
+        assert_eq!(
+            url(&p, "custom-local/chat/completions"),
+            "http://127.0.0.1:11434/v1/chat/completions"
+        );
+        assert_eq!(
+            url(&p, "azure-openai/r/dep1/chat/completions?api-version=1"),
+            "http://127.0.0.1:9001/openai/deployments/dep1/chat/completions?api-version=1"
+        );
+        // The override needs no account id.
+        assert_eq!(
+            url(&p, "workers-ai/@cf/meta/x"),
+            "http://127.0.0.1:9002/run/@cf/meta/x"
+        );
+        assert_eq!(p.target("openai", "x").unwrap().host, "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn joins_never_double_slashes_or_versions() {
+        for base in ["http://h/v1", "http://h/v1/", "http://h/v1//"] {
+            for path in ["chat", "/chat", "v1/chat", "/v1/chat"] {
+                assert_eq!(
+                    join_base_and_path(base, path),
+                    "http://h/v1/chat",
+                    "{base} + {path}"
+                );
+            }
+        }
+        assert_eq!(
+            join_base_and_path("http://h", "v1/chat"),
+            "http://h/v1/chat"
+        );
+        assert_eq!(
+            join_base_and_path("http://h/v1beta", "v1beta/models"),
+            "http://h/v1beta/models"
+        );
+        assert_eq!(
+            join_base_and_path("http://h/v1", "v2/x"),
+            "http://h/v1/v2/x"
+        );
+        assert_eq!(
+            join_base_and_path("http://h/api", "api/x"),
+            "http://h/api/api/x"
+        );
+        assert_eq!(join_base_and_path("http://h/v1", ""), "http://h/v1");
+    }
+
+    #[test]
+    fn unknown_and_unconfigured_providers() {
+        let p = providers(&[], None);
+        assert_eq!(
+            p.target("nosuch", "x").unwrap_err().kind,
+            ErrorKind::UnknownProvider
+        );
+        assert_eq!(
+            p.target("custom-x", "x").unwrap_err().kind,
+            ErrorKind::UnknownProvider
+        );
+        assert_eq!(
+            p.target("workers-ai", "@cf/x").unwrap_err().kind,
+            ErrorKind::InvalidConfig
+        );
+        assert_eq!(
+            p.target("azure-openai", "only-resource").unwrap_err().kind,
+            ErrorKind::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn bad_paths() {
+        for bad in [
+            "",
+            "/",
+            "openai/chat completions",
+            "openai/a\nb",
+            "openai/../x",
+            "openai/x#y",
+        ] {
+            assert_eq!(
+                split_path(bad).unwrap_err().kind,
+                ErrorKind::InvalidRequest,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(split_path("openai").unwrap(), ("openai", ""));
+        assert_eq!(split_path("openai?x=1").unwrap(), ("openai", "?x=1"));
+    }
+
+    #[test]
+    fn config_slugs() {
+        assert!(check_configurable_slug("openai").is_ok());
+        assert!(check_configurable_slug("custom-local").is_ok());
+        assert!(check_configurable_slug("custom-").is_err());
+        assert!(check_configurable_slug("Custom-x").is_err());
+        assert!(check_configurable_slug("other").is_err());
+        assert!(check_base_url("http://127.0.0.1:1/v1").is_ok());
+        assert!(check_base_url("https:///v1").is_err());
+        assert!(check_base_url("http://h/v1?x").is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! HTTP to the upstreams: one pooled ureq agent per gateway, with a TCP layer
+//! that cancel tokens and deadlines can interrupt.
+
+pub mod io_scope;
+mod tcp;
+
+use std::fs;
+use std::io;
+
+use ureq::http;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use io_scope::Fired;
+
+/// The response head and a body still to be read from the socket.
+pub type UpstreamResponse = http::Response<ureq::Body>;
+
+/// The HTTP client of one gateway. Cloning shares the connection pool.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    agent: ureq::Agent,
+}
+
+impl Upstream {
+    pub fn new(config: &Config) -> Result<Upstream> {
+        let root_certs = match &config.ca_file {
+            None => RootCerts::PlatformVerifier,
+            Some(path) => RootCerts::from(platform_roots_and(path)?),
+        };
+        let agent_config = ureq::Agent::config_builder()
+            // Every status is a response for the gateway to judge, not an error.
+            .http_status_as_error(false)
+            // The gateway forwards what the provider said, redirects included.
+            .max_redirects(0)
+            .user_agent(concat!("aigw/", env!("CARGO_PKG_VERSION")))
+            .tls_config(TlsConfig::builder().root_certs(root_certs).build())
+            .build();
+        // ureq's default chain with our TCP link in place of its own. The
+        // proxy link reads the standard *_proxy environment variables via the
+        // config's default proxy.
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(tcp::CancellableTcpConnector)
+                .chain(RustlsConnector::default());
+        Ok(Upstream {
+            agent: ureq::Agent::with_parts(agent_config, connector, DefaultResolver::default()),
+        })
+    }
+
+    /// Sends one request and returns once the response head has arrived.
+    /// Deadlines and cancellation come from the thread's `IoScope`.
+    pub fn start(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<UpstreamResponse, ureq::Error> {
+        let mut builder = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if body.is_empty() {
+            self.agent.run(builder.body(())?)
+        } else {
+            self.agent.run(builder.body(body)?)
+        }
+    }
+}
+
+/// The platform's trusted roots plus every certificate in the PEM file.
+fn platform_roots_and(path: &str) -> Result<Vec<Certificate<'static>>> {
+    let pem =
+        fs::read(path).map_err(|e| Error::invalid_config(format!("ca_file {path:?}: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c.to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(Error::invalid_config(format!("ca_file {path:?}: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::invalid_config(format!(
+            "ca_file {path:?} holds no PEM certificate"
+        )));
+    }
+    // A platform without a readable store still trusts the given CA.
+    let native = rustls_native_certs::load_native_certs();
+    certs.extend(
+        native
+            .certs
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned()),
+    );
+    Ok(certs)
+}
+
+/// Turns a transport failure into the kind and a short reason. The reason
+/// never quotes a URL (whose query may carry a key) or a header value.
+pub fn classify(error: &ureq::Error, fired: Option<Fired>) -> (ErrorKind, String) {
+    match fired {
+        Some(Fired::Cancelled) => return (ErrorKind::Cancelled, "cancelled".into()),
+        Some(Fired::FirstByteDeadline) => {
+            return (
+                ErrorKind::Timeout,
+                "timed out waiting for the response".into(),
+            );
+        }
+        Some(Fired::Idle) => return (ErrorKind::StreamInterrupted, "the stream stalled".into()),
+        None => {}
+    }
+    use ureq::Error as E;
+    match error {
+        E::Io(e) => (io_kind(e), describe_io(e)),
+        E::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t})")),
+        E::HostNotFound => (ErrorKind::Connect, "host not found".into()),
+        E::ConnectionFailed => (ErrorKind::Connect, "connection failed".into()),
+        E::ConnectProxyFailed(_) | E::InvalidProxyUrl => {
+            (ErrorKind::Connect, "proxy connection failed".into())
+        }
+        E::Tls(m) => (ErrorKind::Tls, format!("TLS error: {m}")),
+        E::Rustls(e) => (ErrorKind::Tls, format!("TLS error: {e}")),
+        E::Pem(_) => (ErrorKind::Tls, "TLS error: bad PEM".into()),
+        E::TlsRequired | E::RequireHttpsOnly(_) => (ErrorKind::Tls, "TLS required".into()),
+        E::BodyExceedsLimit(n) => (
+            ErrorKind::BodyTooLarge,
+            format!("body exceeds the limit of {n} bytes"),
+        ),
+        E::LargeResponseHeader(n, limit) => (
+            ErrorKind::Protocol,
+            format!("response head of {n} bytes exceeds {limit}"),
+        ),
+        E::Protocol(e) => (
+            ErrorKind::Protocol,
+            format!("malformed HTTP from upstream: {e}"),
+        ),
+        E::BadUri(_) => (
+            ErrorKind::InvalidRequest,
+            "the upstream URL is not valid".into(),
+        ),
+        E::Http(_) => (
+            ErrorKind::InvalidRequest,
+            "the request could not be built".into(),
+        ),
+        E::BodyStalled => (ErrorKind::StreamInterrupted, "the body stalled".into()),
+        _ => (ErrorKind::Protocol, "upstream transport error".into()),
+    }
+}
+
+fn io_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        io::ErrorKind::InvalidData => ErrorKind::Protocol,
+        _ => ErrorKind::Connect,
+    }
+}
+
+fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
+        io::ErrorKind::ConnectionAborted => "connection aborted".into(),
+        io::ErrorKind::UnexpectedEof => "connection closed before the response was complete".into(),
+        io::ErrorKind::BrokenPipe => "connection closed while sending".into(),
+        io::ErrorKind::TimedOut => "timed out".into(),
+        // OS error texts ("Network is unreachable") carry no request data.
+        _ => match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code).to_string(),
+            None => format!("I/O error ({:?})", e.kind()),
+        },
+    }
+}

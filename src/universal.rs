@@ -1,0 +1,260 @@
+//! The Universal Endpoint's body: a JSON array of steps (or one step object),
+//! each naming a provider, an endpoint, headers and the provider's own body.
+
+use serde_json::Value;
+
+use crate::config::{
+    Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
+};
+use crate::error::{Error, Result};
+use crate::request::check_header;
+
+/// One step as the caller wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub provider: String,
+    pub endpoint: String,
+    /// The step's own headers (`headers`, then `authorization`), unfiltered:
+    /// any `cf-aig-*` among them are split off when the step runs.
+    pub headers: Vec<(String, String)>,
+    /// `query`, serialised: the body sent upstream.
+    pub body: Option<Vec<u8>>,
+    /// The step's `config` object.
+    pub config: Controls,
+}
+
+/// Parses a Universal body. Every error names the step (0-based) and field.
+pub fn parse_steps(body: &[u8]) -> Result<Vec<Step>> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_request(format!("Universal body is not valid JSON: {e}")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(_) => vec![value],
+        _ => {
+            return Err(Error::invalid_request(
+                "Universal body must be a JSON array of steps or one step object",
+            ));
+        }
+    };
+    if items.is_empty() {
+        return Err(Error::invalid_request("Universal body has no steps"));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            parse_step(item).map_err(|m| Error::invalid_request(format!("step {i}: {m}")))
+        })
+        .collect()
+}
+
+fn parse_step(item: Value) -> Result<Step, String> {
+    let Value::Object(fields) = item else {
+        return Err("must be a JSON object".into());
+    };
+    let mut provider = None;
+    let mut endpoint = None;
+    let mut headers = Vec::new();
+    let mut authorization = None;
+    let mut body = None;
+    let mut config = Controls::default();
+    for (key, value) in fields {
+        match key.as_str() {
+            "provider" => provider = Some(string_field("provider", value)?),
+            "endpoint" => endpoint = Some(string_field("endpoint", value)?),
+            "authorization" => authorization = Some(string_field("authorization", value)?),
+            "headers" => headers = parse_headers(value)?,
+            "query" => body = Some(serde_json::to_vec(&value).map_err(|e| e.to_string())?),
+            "config" => config = parse_config(value)?,
+            other => {
+                return Err(format!(
+                    "unknown field {other:?} (expected provider, endpoint, headers, authorization, query, config)"
+                ));
+            }
+        }
+    }
+    let provider = provider.ok_or("missing \"provider\"")?;
+    if provider.is_empty() || provider.contains(['/', '?']) {
+        return Err(format!("\"provider\" {provider:?} is not a provider slug"));
+    }
+    let endpoint = endpoint.ok_or("missing \"endpoint\"")?;
+    if let Some(auth) = authorization {
+        check_header("Authorization", &auth).map_err(|e| e.message)?;
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        headers.push(("Authorization".into(), auth));
+    }
+    Ok(Step {
+        provider,
+        endpoint,
+        headers,
+        body,
+        config,
+    })
+}
+
+fn string_field(name: &str, value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s),
+        _ => Err(format!("\"{name}\" must be a string")),
+    }
+}
+
+fn parse_headers(value: Value) -> Result<Vec<(String, String)>, String> {
+    let Value::Object(map) = value else {
+        return Err("\"headers\" must be an object of strings".into());
+    };
+    let mut headers = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        let Value::String(value) = value else {
+            return Err(format!("header {name:?} must have a string value"));
+        };
+        check_header(&name, &value).map_err(|e| e.message)?;
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+fn parse_config(value: Value) -> Result<Controls, String> {
+    let Value::Object(map) = value else {
+        return Err("\"config\" must be an object".into());
+    };
+    let mut controls = Controls::default();
+    for (key, value) in &map {
+        let what = format!("config.{key}");
+        match key.as_str() {
+            "requestTimeout" => {
+                controls.request_timeout_ms = Some(check_timeout(&what, integer(&what, value)?)?)
+            }
+            "maxAttempts" => {
+                controls.max_attempts = Some(check_max_attempts(&what, integer(&what, value)?)?)
+            }
+            "retryDelay" => {
+                controls.retry_delay_ms = Some(check_retry_delay(&what, integer(&what, value)?)?)
+            }
+            "backoff" => match value {
+                Value::String(s) => controls.backoff = Some(check_backoff(&what, s)?),
+                _ => return Err(format!("{what} must be a string")),
+            },
+            other => {
+                return Err(format!(
+                    "unknown config key {other:?} (expected requestTimeout, maxAttempts, retryDelay, backoff)"
+                ));
+            }
+        }
+    }
+    Ok(controls)
+}
+
+fn integer(what: &str, value: &Value) -> Result<u64, String> {
+    value
+        .as_u64()
+        .ok_or_else(|| format!("{what} must be a non-negative integer, got {value}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backoff;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let steps = parse_steps(
+            br#"[
+          { "provider": "huggingface", "endpoint": "bigcode/starcoder",
+            "headers": { "Authorization": "Bearer $TOKEN", "Content-Type": "application/json" },
+            "query": { "inputs": "console.log" } },
+          { "provider": "openai", "endpoint": "chat/completions",
+            "authorization": "Bearer $TOKEN",
+            "query": { "model": "gpt-4o-mini", "messages": [] },
+            "config": { "requestTimeout": 2000, "maxAttempts": 3, "retryDelay": 200, "backoff": "exponential" } }
+        ]"#,
+        )
+        .unwrap();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].provider, "huggingface");
+        assert_eq!(steps[0].headers.len(), 2);
+        assert_eq!(
+            steps[0].body.as_deref(),
+            Some(&br#"{"inputs":"console.log"}"#[..])
+        );
+        assert_eq!(
+            steps[1].headers,
+            vec![("Authorization".to_string(), "Bearer $TOKEN".to_string())]
+        );
+        assert_eq!(steps[1].config.max_attempts, Some(3));
+        assert_eq!(steps[1].config.backoff, Some(Backoff::Exponential));
+        assert_eq!(steps[1].config.request_timeout_ms, Some(2000));
+    }
+
+    #[test]
+    fn single_object_is_one_step_and_authorization_wins() {
+        let steps = parse_steps(
+            br#"{"provider":"openai","endpoint":"x","headers":{"authorization":"a"},"authorization":"b"}"#,
+        )
+        .unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            steps[0].headers,
+            vec![("Authorization".to_string(), "b".to_string())]
+        );
+        assert_eq!(steps[0].body, None);
+    }
+
+    #[test]
+    fn malformed_bodies_name_step_and_field() {
+        for (body, needle) in [
+            (&b"not json"[..], "not valid JSON"),
+            (b"[]", "no steps"),
+            (b"42", "array"),
+            (b"[1]", "step 0"),
+            (br#"[{"endpoint":"x"}]"#, "provider"),
+            (br#"[{"provider":"openai"}]"#, "endpoint"),
+            (
+                br#"[{"provider":"openai","endpoint":"x"},{"provider":7,"endpoint":"x"}]"#,
+                "step 1",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","headers":{"a b":"v"}}]"#,
+                "a b",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","headers":{"x":1}}]"#,
+                "string",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","config":{"maxAttempts":9}}]"#,
+                "maxAttempts",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","config":{"retryDelay":-1}}]"#,
+                "retryDelay",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","config":{"backoff":"x"}}]"#,
+                "backoff",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","config":{"timeout":1}}]"#,
+                "timeout",
+            ),
+            (
+                br#"[{"provider":"openai","endpoint":"x","enpoint":"y"}]"#,
+                "enpoint",
+            ),
+        ] {
+            let e = parse_steps(body).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidRequest);
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn bad_authorization_value_does_not_leak() {
+        let e = parse_steps(
+            br#"[{"provider":"openai","endpoint":"x","authorization":"Bearer sk-SECRET\n"}]"#,
+        )
+        .unwrap_err();
+        assert!(!e.message.contains("SECRET"), "{}", e.message);
+    }
+}
