@@ -96,7 +96,10 @@ mod tests {
         let e = settings(200, Backoff::Exponential);
         assert_eq!([1, 2, 3, 4].map(|n| ms(&e, n)), [200, 400, 800, 1600]);
         assert_eq!(ms(&settings(0, Backoff::Exponential), 4), 0);
-        assert!(backoff_delay(&e, 200) >= Duration::from_secs(86_400), "huge retry numbers saturate");
+        assert!(
+            backoff_delay(&e, 200) >= Duration::from_secs(86_400),
+            "huge retry numbers saturate"
+        );
     }
 
     #[test]

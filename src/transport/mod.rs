@@ -168,10 +168,12 @@ fn describe_io(e: &io::Error) -> String {
         io::ErrorKind::UnexpectedEof => "connection closed before the response was complete".into(),
         io::ErrorKind::BrokenPipe => "connection closed while sending".into(),
         io::ErrorKind::TimedOut => "timed out".into(),
-        // OS error texts ("Network is unreachable") carry no request data.
+        // OS and resolver texts ("Network is unreachable", "failed to
+        // lookup address information: ...") carry no request data.
         _ => match e.raw_os_error() {
             Some(code) => io::Error::from_raw_os_error(code).to_string(),
-            None => format!("I/O error ({:?})", e.kind()),
+            None if e.get_ref().is_none() => format!("I/O error ({:?})", e.kind()),
+            None => e.to_string(),
         },
     }
 }
