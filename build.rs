@@ -22,18 +22,12 @@ fn main() {
         version("CARGO_PKG_VERSION"),
     ));
     let header = crate_dir.join("include").join("aigw.h");
-    // Only the FFI layer is C-facing; parsing just its files keeps core types
-    // (and their generic aliases) out of cbindgen's view.
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(crate_dir.join("src/ffi"))
-        .expect("src/ffi exists")
-        .map(|e| e.expect("readable src/ffi").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .collect();
-    files.sort();
-    for file in files {
-        builder = builder.with_src(file);
-    }
+    // Only the FFI layer is C-facing: cbindgen reads src/ffi/mod.rs and the
+    // modules it declares, which keeps core types (and their generic
+    // aliases) out of its view.
+    let builder = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(crate_dir.join("src/ffi/mod.rs"));
     match builder.generate() {
         Ok(bindings) => {
             bindings.write_to_file(header);

@@ -105,6 +105,53 @@ typedef struct aigw_request aigw_request;
 // Every pointer borrowed from it lives until `aigw_response_free`.
 typedef struct aigw_response aigw_response;
 
+// Called once, when the serving response is chosen, with its head (status,
+// headers, `cf-aig-step`; empty body). `head` is borrowed for the duration
+// of the call. Return 0 to continue, non-zero to stop (`AIGW_ERR_ABORTED`).
+typedef int (*aigw_on_response)(void *userdata, const struct aigw_response *head);
+
+// Called with raw body bytes, in order; every byte exactly once. `data` is
+// borrowed for the duration of the call. Return 0 to continue, non-zero to
+// stop (`AIGW_ERR_ABORTED`).
+typedef int (*aigw_on_data)(void *userdata, const uint8_t *data, size_t len);
+
+// One Server-Sent Event, as passed to `on_event`.
+//
+// Every pointer is borrowed for the duration of the callback only: copy what
+// you need to keep. The texts are UTF-8 and NOT NUL-terminated: use the
+// lengths.
+typedef struct aigw_sse_event {
+  // The `event` field; "message" when the stream named none.
+  const char *event;
+  size_t event_len;
+  // The `data` lines, joined with '\n'.
+  const char *data;
+  size_t data_len;
+  // The last event id the stream set (it carries over to later events, as
+  // the SSE standard says); empty when the stream set none.
+  const char *id;
+  size_t id_len;
+} aigw_sse_event;
+
+// Called with each parsed event of a `text/event-stream` body, after the
+// `on_data` call that delivered its last byte. `event` is borrowed for the
+// duration of the call. Return 0 to continue, non-zero to stop
+// (`AIGW_ERR_ABORTED`).
+typedef int (*aigw_on_event)(void *userdata, const struct aigw_sse_event *event);
+
+// The callbacks of a streaming send. Any of them may be NULL.
+//
+// They run on the thread that called `aigw_send_stream`, one at a time,
+// before it returns; `userdata` is passed to each unchanged. A callback may
+// send other requests (through this or another gateway), but must not free
+// the gateway or request in use.
+typedef struct aigw_stream_callbacks {
+  void *userdata;
+  aigw_on_response on_response;
+  aigw_on_data on_data;
+  aigw_on_event on_event;
+} aigw_stream_callbacks;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -171,225 +218,112 @@ enum aigw_status aigw_send(const struct aigw_gateway *gw,
                            struct aigw_response **out,
                            struct aigw_error **error);
 
-// Creates an untriggered cancel handle, or NULL if memory ran out (or on an
-// internal error). Free it with `aigw_cancel_free`.
-struct aigw_cancel *aigw_cancel_new(void);
-
-// Triggers the handle: sends using it stop. Any thread, any time,
-// idempotent; a NULL handle is a no-op. Async-signal-safe (a single atomic
-// store), so it may be called from a SIGINT handler.
-void aigw_cancel_trigger(const struct aigw_cancel *c);
-
-// Frees a cancel handle. NULL is a no-op. Requests it was attached to keep
-// their own reference, so this is safe while they are in use; the handle
-// itself must not be used (or triggered) afterwards.
-void aigw_cancel_free(struct aigw_cancel *c);
-
-// The status of an error; `AIGW_ERR_NULL_ARGUMENT` if `e` is NULL.
-enum aigw_status aigw_error_status(const struct aigw_error *e);
-
-// The error's message, NUL-terminated UTF-8.
+// Creates a request.
 //
-// Borrowed from `e`: valid until `aigw_error_free(e)`. Never NULL: if `e` is
-// NULL, returns a static empty string.
-const char *aigw_error_message(const struct aigw_error *e);
+// `method` is an HTTP method ("POST", "GET", ...). `path` is what follows
+// the gateway root in the hosted gateway's URL: "" or "/" for the Universal
+// Endpoint (POST), or "<provider>/<endpoint>[?query]", such as
+// "openai/chat/completions". The path is checked when the request is sent.
+// Both strings are copied. On `AIGW_OK`, `*out` receives a request to free
+// with `aigw_request_free`.
+enum aigw_status aigw_request_new(const char *method, const char *path, struct aigw_request **out);
 
-// Frees an error. NULL is a no-op. `e` must not be used afterwards.
-void aigw_error_free(struct aigw_error *e);
-
-// Creates a gateway from a JSON config.
+// Adds a header. Setting a name again adds another value.
 //
-// `config_json` may be NULL or "{}" for the defaults. Unknown keys and
-// out-of-range values are `AIGW_ERR_INVALID_CONFIG`, with a message naming
-// the key. On `AIGW_OK`, `*out` receives a gateway the caller frees with
-// `aigw_gateway_free`. On failure `*out` is untouched and, if `error` is not
-// NULL, `*error` receives an error to free with `aigw_error_free`.
-// The config string is only read during the call.
-enum aigw_status aigw_gateway_new(const char *config_json,
-                                  struct aigw_gateway **out,
+// Headers are forwarded upstream, except the gateway's own `cf-aig-*`
+// controls (consumed, never forwarded) and the transport's framing headers
+// (Host, Content-Length, Transfer-Encoding, Connection, ...). Name and value
+// are copied. A name that is not an HTTP token, or a value holding CR, LF,
+// NUL or other control characters, is `AIGW_ERR_INVALID_ARGUMENT`.
+enum aigw_status aigw_request_set_header(struct aigw_request *req,
+                                         const char *name,
+                                         const char *value);
+
+// Sets the body, replacing any earlier one. The bytes are copied.
+// `body` may be NULL only when `len` is 0 (an empty body).
+enum aigw_status aigw_request_set_body(struct aigw_request *req, const uint8_t *body, size_t len);
+
+// Attaches a cancel handle: triggering it makes a send of this request
+// return `AIGW_ERR_CANCELLED`. NULL `c` detaches any handle. The request
+// keeps its own reference, so `c` may be freed at any time; triggering is
+// permanent, so use a new handle for each send meant to be cancelled alone.
+enum aigw_status aigw_request_set_cancel(struct aigw_request *req, const struct aigw_cancel *c);
+
+// Frees a request. NULL is a no-op. Responses already received stay valid.
+void aigw_request_free(struct aigw_request *req);
+
+// The HTTP status code; 0 if `r` is NULL.
+uint16_t aigw_response_status(const struct aigw_response *r);
+
+// The 0-based index of the Universal step that produced this response
+// (also sent as the `cf-aig-step` header); 0 for provider endpoints; -1 if
+// `r` is NULL.
+int32_t aigw_response_step(const struct aigw_response *r);
+
+// The first value of the header `name`, matched case-insensitively, or NULL
+// if absent (or if `r` or `name` is NULL or `name` is not UTF-8).
+// Borrowed from `r`: valid until `aigw_response_free(r)`.
+const char *aigw_response_header(const struct aigw_response *r, const char *name);
+
+// The number of headers (each value of a repeated header counts); 0 if `r`
+// is NULL.
+size_t aigw_response_header_count(const struct aigw_response *r);
+
+// The `i`-th header (0-based, in the order received). On `AIGW_OK`, `*name`
+// and `*value` receive NUL-terminated strings borrowed from `r` (valid until
+// `aigw_response_free(r)`). `i` out of range is `AIGW_ERR_INVALID_ARGUMENT`.
+enum aigw_status aigw_response_header_at(const struct aigw_response *r,
+                                         size_t i,
+                                         const char **name,
+                                         const char **value);
+
+// The body. `*len` (if `len` is not NULL) receives its length in bytes.
+// Borrowed from `r`: valid until `aigw_response_free(r)`; not
+// NUL-terminated. Never NULL for a valid `r`, even when empty; NULL (and
+// length 0) if `r` is NULL.
+const uint8_t *aigw_response_body(const struct aigw_response *r, size_t *len);
+
+// Frees a response and everything borrowed from it. NULL is a no-op.
+void aigw_response_free(struct aigw_response *r);
+
+// A short English description of a status code.
+//
+// Returns static text: never NULL, never to be freed. Unknown codes give
+// "unknown status". Thread-safe.
+const char *aigw_status_str(int status);
+
+// The library version, e.g. "0.1.0": the same as `AIGW_VERSION_MAJOR`,
+// `AIGW_VERSION_MINOR` and `AIGW_VERSION_PATCH` when the header matches the
+// library. Static text: never NULL, never to be freed.
+const char *aigw_version(void);
+
+// Sends a request and streams the serving response through callbacks.
+//
+// Blocks the calling thread; the callbacks run on it. Fallback and retries
+// happen only before anything is delivered: the stream commits to a step
+// when its response is 2xx and, for `text/event-stream`, its first event has
+// arrived and is not an error event (`event: error`, or `data:` holding a
+// JSON object with a top-level `error` key); other bodies commit at the 2xx
+// head. Until then a failing step falls back exactly as in `aigw_send`, and
+// nothing of a failed attempt reaches any callback. After commit, a broken
+// or stalled stream (see `stream_idle_timeout_ms`) ends the call with
+// `AIGW_ERR_STREAM_INTERRUPTED`; what was delivered stays delivered.
+// When every step fails, the most recent HTTP response is delivered through
+// the callbacks and the call returns `AIGW_OK`, as `aigw_send` does.
+//
+// `cb` may be NULL (no callbacks). A callback returning non-zero stops the
+// transfer: `AIGW_ERR_ABORTED`. A triggered cancel handle ends the call
+// with `AIGW_ERR_CANCELLED` and no callback runs after that is observed.
+//
+// On `AIGW_OK`, `*out` receives the head (status, headers, step; empty
+// body), freed with `aigw_response_free`. On failure `*out` is untouched
+// and `*error` (if `error` is not NULL) receives an error to free with
+// `aigw_error_free`.
+enum aigw_status aigw_send_stream(const struct aigw_gateway *gw,
+                                  const struct aigw_request *req,
+                                  const struct aigw_stream_callbacks *cb,
+                                  struct aigw_response **out,
                                   struct aigw_error **error);
-
-// Frees a gateway and closes its pooled connections. NULL is a no-op.
-// No call may be using the gateway, on any thread.
-void aigw_gateway_free(struct aigw_gateway *gw);
-
-// Sends a request through the gateway and reads the whole response.
-//
-// Blocks the calling thread. Returns `AIGW_OK` whenever an upstream HTTP
-// response is available, whatever its status (like `curl_easy_perform`);
-// for the Universal Endpoint, when every step failed and at least one
-// produced an HTTP response, that is the most recent one. Fails when no step
-// produced a response (`AIGW_ERR_CONNECT`, `AIGW_ERR_TIMEOUT`, ...; the
-// message lists each step's outcome), when the request is invalid, when a
-// body is over its limit, or when the request's cancel handle fires
-// (`AIGW_ERR_CANCELLED`).
-//
-// On `AIGW_OK`, `*out` receives a response the caller frees with
-// `aigw_response_free`. `req` is only read: it may be sent again or freed
-// once this returns. On failure `*out` is untouched and `*error` (if `error`
-// is not NULL) receives an error to free with `aigw_error_free`.
-enum aigw_status aigw_send(const struct aigw_gateway *gw,
-                           const struct aigw_request *req,
-                           struct aigw_response **out,
-                           struct aigw_error **error);
-
-// Creates a request.
-//
-// `method` is an HTTP method ("POST", "GET", ...). `path` is what follows
-// the gateway root in the hosted gateway's URL: "" or "/" for the Universal
-// Endpoint (POST), or "<provider>/<endpoint>[?query]", such as
-// "openai/chat/completions". The path is checked when the request is sent.
-// Both strings are copied. On `AIGW_OK`, `*out` receives a request to free
-// with `aigw_request_free`.
-enum aigw_status aigw_request_new(const char *method, const char *path, struct aigw_request **out);
-
-// Adds a header. Setting a name again adds another value.
-//
-// Headers are forwarded upstream, except the gateway's own `cf-aig-*`
-// controls (consumed, never forwarded) and the transport's framing headers
-// (Host, Content-Length, Transfer-Encoding, Connection, ...). Name and value
-// are copied. A name that is not an HTTP token, or a value holding CR, LF,
-// NUL or other control characters, is `AIGW_ERR_INVALID_ARGUMENT`.
-enum aigw_status aigw_request_set_header(struct aigw_request *req,
-                                         const char *name,
-                                         const char *value);
-
-// Sets the body, replacing any earlier one. The bytes are copied.
-// `body` may be NULL only when `len` is 0 (an empty body).
-enum aigw_status aigw_request_set_body(struct aigw_request *req, const uint8_t *body, size_t len);
-
-// Attaches a cancel handle: triggering it makes a send of this request
-// return `AIGW_ERR_CANCELLED`. NULL `c` detaches any handle. The request
-// keeps its own reference, so `c` may be freed at any time; triggering is
-// permanent, so use a new handle for each send meant to be cancelled alone.
-enum aigw_status aigw_request_set_cancel(struct aigw_request *req, const struct aigw_cancel *c);
-
-// Frees a request. NULL is a no-op. Responses already received stay valid.
-void aigw_request_free(struct aigw_request *req);
-
-// The HTTP status code; 0 if `r` is NULL.
-uint16_t aigw_response_status(const struct aigw_response *r);
-
-// The 0-based index of the Universal step that produced this response
-// (also sent as the `cf-aig-step` header); 0 for provider endpoints; -1 if
-// `r` is NULL.
-int32_t aigw_response_step(const struct aigw_response *r);
-
-// The first value of the header `name`, matched case-insensitively, or NULL
-// if absent (or if `r` or `name` is NULL or `name` is not UTF-8).
-// Borrowed from `r`: valid until `aigw_response_free(r)`.
-const char *aigw_response_header(const struct aigw_response *r, const char *name);
-
-// The number of headers (each value of a repeated header counts); 0 if `r`
-// is NULL.
-size_t aigw_response_header_count(const struct aigw_response *r);
-
-// The `i`-th header (0-based, in the order received). On `AIGW_OK`, `*name`
-// and `*value` receive NUL-terminated strings borrowed from `r` (valid until
-// `aigw_response_free(r)`). `i` out of range is `AIGW_ERR_INVALID_ARGUMENT`.
-enum aigw_status aigw_response_header_at(const struct aigw_response *r,
-                                         size_t i,
-                                         const char **name,
-                                         const char **value);
-
-// The body. `*len` (if `len` is not NULL) receives its length in bytes.
-// Borrowed from `r`: valid until `aigw_response_free(r)`; not
-// NUL-terminated. Never NULL for a valid `r`, even when empty; NULL (and
-// length 0) if `r` is NULL.
-const uint8_t *aigw_response_body(const struct aigw_response *r, size_t *len);
-
-// Frees a response and everything borrowed from it. NULL is a no-op.
-void aigw_response_free(struct aigw_response *r);
-
-// A short English description of a status code.
-//
-// Returns static text: never NULL, never to be freed. Unknown codes give
-// "unknown status". Thread-safe.
-const char *aigw_status_str(int status);
-
-// The library version, e.g. "0.1.0": the same as `AIGW_VERSION_MAJOR`,
-// `AIGW_VERSION_MINOR` and `AIGW_VERSION_PATCH` when the header matches the
-// library. Static text: never NULL, never to be freed.
-const char *aigw_version(void);
-
-// Creates a request.
-//
-// `method` is an HTTP method ("POST", "GET", ...). `path` is what follows
-// the gateway root in the hosted gateway's URL: "" or "/" for the Universal
-// Endpoint (POST), or "<provider>/<endpoint>[?query]", such as
-// "openai/chat/completions". The path is checked when the request is sent.
-// Both strings are copied. On `AIGW_OK`, `*out` receives a request to free
-// with `aigw_request_free`.
-enum aigw_status aigw_request_new(const char *method, const char *path, struct aigw_request **out);
-
-// Adds a header. Setting a name again adds another value.
-//
-// Headers are forwarded upstream, except the gateway's own `cf-aig-*`
-// controls (consumed, never forwarded) and the transport's framing headers
-// (Host, Content-Length, Transfer-Encoding, Connection, ...). Name and value
-// are copied. A name that is not an HTTP token, or a value holding CR, LF,
-// NUL or other control characters, is `AIGW_ERR_INVALID_ARGUMENT`.
-enum aigw_status aigw_request_set_header(struct aigw_request *req,
-                                         const char *name,
-                                         const char *value);
-
-// Sets the body, replacing any earlier one. The bytes are copied.
-// `body` may be NULL only when `len` is 0 (an empty body).
-enum aigw_status aigw_request_set_body(struct aigw_request *req, const uint8_t *body, size_t len);
-
-// Attaches a cancel handle: triggering it makes a send of this request
-// return `AIGW_ERR_CANCELLED`. NULL `c` detaches any handle. The request
-// keeps its own reference, so `c` may be freed at any time; triggering is
-// permanent, so use a new handle for each send meant to be cancelled alone.
-enum aigw_status aigw_request_set_cancel(struct aigw_request *req, const struct aigw_cancel *c);
-
-// Frees a request. NULL is a no-op. Responses already received stay valid.
-void aigw_request_free(struct aigw_request *req);
-
-// The HTTP status code; 0 if `r` is NULL.
-uint16_t aigw_response_status(const struct aigw_response *r);
-
-// The 0-based index of the Universal step that produced this response
-// (also sent as the `cf-aig-step` header); 0 for provider endpoints; -1 if
-// `r` is NULL.
-int32_t aigw_response_step(const struct aigw_response *r);
-
-// The first value of the header `name`, matched case-insensitively, or NULL
-// if absent (or if `r` or `name` is NULL or `name` is not UTF-8).
-// Borrowed from `r`: valid until `aigw_response_free(r)`.
-const char *aigw_response_header(const struct aigw_response *r, const char *name);
-
-// The number of headers (each value of a repeated header counts); 0 if `r`
-// is NULL.
-size_t aigw_response_header_count(const struct aigw_response *r);
-
-// The `i`-th header (0-based, in the order received). On `AIGW_OK`, `*name`
-// and `*value` receive NUL-terminated strings borrowed from `r` (valid until
-// `aigw_response_free(r)`). `i` out of range is `AIGW_ERR_INVALID_ARGUMENT`.
-enum aigw_status aigw_response_header_at(const struct aigw_response *r,
-                                         size_t i,
-                                         const char **name,
-                                         const char **value);
-
-// The body. `*len` (if `len` is not NULL) receives its length in bytes.
-// Borrowed from `r`: valid until `aigw_response_free(r)`; not
-// NUL-terminated. Never NULL for a valid `r`, even when empty; NULL (and
-// length 0) if `r` is NULL.
-const uint8_t *aigw_response_body(const struct aigw_response *r, size_t *len);
-
-// Frees a response and everything borrowed from it. NULL is a no-op.
-void aigw_response_free(struct aigw_response *r);
-
-// A short English description of a status code.
-//
-// Returns static text: never NULL, never to be freed. Unknown codes give
-// "unknown status". Thread-safe.
-const char *aigw_status_str(int status);
-
-// The library version, e.g. "0.1.0": the same as `AIGW_VERSION_MAJOR`,
-// `AIGW_VERSION_MINOR` and `AIGW_VERSION_PATCH` when the header matches the
-// library. Static text: never NULL, never to be freed.
-const char *aigw_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

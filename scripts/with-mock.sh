@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Usage: scripts/with-mock.sh CMD [ARGS...]
 #
-# Starts the mock provider (target/release/aigw-mock, or $AIGW_MOCK_BIN) on a
-# free 127.0.0.1 port, exports AIGW_MOCK_URL=http://127.0.0.1:PORT, runs CMD,
-# stops the mock, and exits with CMD's exit status.
+# Starts the mock provider ($AIGW_MOCK_BIN, by default target/release/aigw-mock
+# or $CARGO_TARGET_DIR/release/aigw-mock) on a free 127.0.0.1 port, waits for
+# its port file, exports AIGW_MOCK_URL=http://127.0.0.1:PORT, runs CMD, stops
+# the mock, and exits with CMD's exit status.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-mock=${AIGW_MOCK_BIN:-$root/target/release/aigw-mock}
+mock=${AIGW_MOCK_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/aigw-mock}
 wait_secs=${AIGW_MOCK_WAIT_SECS:-10}
 
 if [ $# -eq 0 ]; then

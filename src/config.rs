@@ -52,6 +52,9 @@ pub struct Controls {
     pub max_attempts: Option<u32>,
     pub retry_delay_ms: Option<u64>,
     pub backoff: Option<Backoff>,
+    /// Longest silence between body reads once the head has arrived;
+    /// `Some(0)` means no limit.
+    pub stream_idle_timeout_ms: Option<u64>,
 }
 
 impl Controls {
@@ -62,6 +65,7 @@ impl Controls {
             max_attempts: upper.max_attempts.or(self.max_attempts),
             retry_delay_ms: upper.retry_delay_ms.or(self.retry_delay_ms),
             backoff: upper.backoff.or(self.backoff),
+            stream_idle_timeout_ms: upper.stream_idle_timeout_ms.or(self.stream_idle_timeout_ms),
         }
     }
 
@@ -75,6 +79,10 @@ impl Controls {
             max_attempts: self.max_attempts.unwrap_or(1),
             retry_delay: Duration::from_millis(self.retry_delay_ms.unwrap_or(0)),
             backoff: self.backoff.unwrap_or(Backoff::Constant),
+            stream_idle_timeout: match self.stream_idle_timeout_ms {
+                None | Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+            },
         }
     }
 }
@@ -86,6 +94,7 @@ pub struct Settings {
     pub max_attempts: u32,
     pub retry_delay: Duration,
     pub backoff: Backoff,
+    pub stream_idle_timeout: Option<Duration>,
 }
 
 /// Checks shared by every layer, so a value means the same wherever it is set.
@@ -171,6 +180,7 @@ struct RawConfig {
     max_attempts: Option<u64>,
     retry_delay_ms: Option<u64>,
     backoff: Option<String>,
+    stream_idle_timeout_ms: Option<u64>,
     ca_file: Option<String>,
     max_request_body_bytes: Option<u64>,
     max_response_body_bytes: Option<u64>,
@@ -206,6 +216,10 @@ impl Config {
         if let Some(v) = raw.retry_delay_ms {
             controls.retry_delay_ms =
                 Some(check_retry_delay("retry_delay_ms", v).map_err(invalid)?);
+        }
+        if let Some(v) = raw.stream_idle_timeout_ms {
+            controls.stream_idle_timeout_ms =
+                Some(check_timeout("stream_idle_timeout_ms", v).map_err(invalid)?);
         }
         if let Some(v) = &raw.backoff {
             controls.backoff = Some(check_backoff("backoff", v).map_err(invalid)?);
@@ -338,6 +352,7 @@ mod tests {
             max_attempts: Some(2),
             retry_delay_ms: Some(10),
             backoff: Some(Backoff::Linear),
+            stream_idle_timeout_ms: Some(500),
         };
         let request = Controls {
             max_attempts: Some(3),
@@ -353,6 +368,7 @@ mod tests {
         assert_eq!(s.backoff, Backoff::Exponential);
         assert_eq!(s.retry_delay, Duration::from_millis(10));
         assert_eq!(s.request_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(s.stream_idle_timeout, Some(Duration::from_millis(500)));
         assert_eq!(gateway.over(&request).resolve().max_attempts, 3);
         assert_eq!(Controls::default().resolve().max_attempts, 1);
         assert_eq!(Controls::default().resolve().request_timeout, None);

@@ -92,16 +92,11 @@ impl Gateway {
         let scope = IoScope::enter(request.cancel.clone());
         let limit = self.config.max_response_body_bytes;
         let finished = self.run(&plan, &scope, &mut |step, upstream, state| {
-            let mut response = match read_whole(step, upstream, limit, state) {
+            let response = match read_whole(step, plan.universal, upstream, limit, state) {
                 Ok(r) => r,
                 Err(e) if is_fatal(e.kind) => return Verdict::Fatal(e),
                 Err(e) => return Verdict::Failed(e),
             };
-            if plan.universal {
-                response
-                    .headers
-                    .push((STEP_HEADER.into(), step.index.to_string()));
-            }
             if response.is_success() {
                 Verdict::Served(response)
             } else {
@@ -223,7 +218,12 @@ impl Gateway {
                         .start(&step.method, &step.target.url, &step.headers, &step.body);
                 state.set_deadline(None);
                 let verdict = match started {
-                    Ok(upstream) => judge(step, upstream, state),
+                    Ok(upstream) => {
+                        state.set_idle_timeout(settings.stream_idle_timeout);
+                        let verdict = judge(step, upstream, state);
+                        state.set_idle_timeout(None);
+                        verdict
+                    }
                     Err(e) => {
                         let (kind, reason) = classify(&e, state.fired());
                         let reason = match (kind, settings.request_timeout) {
@@ -290,11 +290,7 @@ impl Gateway {
             last_error_kind
         };
         let summary = if plan.universal {
-            format!(
-                "all {} steps failed: {}",
-                plan.steps.len(),
-                failures.join("; ")
-            )
+            format!("every step failed: {}", failures.join("; "))
         } else {
             failures.join("; ")
         };
@@ -303,7 +299,7 @@ impl Gateway {
 }
 
 /// Errors that end the call at once instead of moving to the next attempt.
-fn is_fatal(kind: ErrorKind) -> bool {
+pub(crate) fn is_fatal(kind: ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::Cancelled
@@ -355,20 +351,18 @@ fn has_header(headers: &[(String, String)], name: &str) -> bool {
     headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
-/// Converts the head and reads the whole body, at most `limit` bytes.
-fn read_whole(
+/// Converts the head and reads the whole body, at most `limit` bytes. Nothing
+/// has been delivered yet, so a body that stalls past the idle timeout is a
+/// retryable timeout here, not an interrupted stream.
+pub fn read_whole(
     step: &PlannedStep,
+    universal: bool,
     upstream: UpstreamResponse,
     limit: u64,
     state: &IoState,
 ) -> Result<Response> {
     let (head, body) = upstream.into_parts();
-    let mut response = Response {
-        status: head.status.as_u16(),
-        headers: convert_headers(&head.headers),
-        body: Vec::new(),
-        step: step.index,
-    };
+    let mut response = response_head(step, universal, &head);
     let mut reader = body.into_with_config().limit(u64::MAX).reader();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -391,6 +385,11 @@ fn read_whole(
             }
             Err(e) => {
                 let (kind, reason) = classify(&ureq::Error::Io(e), state.fired());
+                // A stalled body is retryable here: nothing was delivered yet.
+                let kind = match kind {
+                    ErrorKind::StreamInterrupted => ErrorKind::Timeout,
+                    other => other,
+                };
                 return Err(Error::new(
                     kind,
                     format!("{reason} (while reading the body)"),
@@ -399,6 +398,25 @@ fn read_whole(
         }
     }
     Ok(response)
+}
+
+/// The response head as the caller sees it: upstream status and headers,
+/// plus `cf-aig-step` for Universal requests. The body is left empty.
+pub fn response_head(
+    step: &PlannedStep,
+    universal: bool,
+    head: &ureq::http::response::Parts,
+) -> Response {
+    let mut headers = convert_headers(&head.headers);
+    if universal {
+        headers.push((STEP_HEADER.into(), step.index.to_string()));
+    }
+    Response {
+        status: head.status.as_u16(),
+        headers,
+        body: Vec::new(),
+        step: step.index,
+    }
 }
 
 /// Header names and values as text; a value that is not UTF-8 is converted

@@ -13,6 +13,8 @@ pub mod provider;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod sse;
+pub mod stream;
 pub mod transport;
 pub mod universal;
 
@@ -24,3 +26,4 @@ pub use error::{Error, ErrorKind};
 pub use gateway::Gateway;
 pub use request::Request;
 pub use response::Response;
+pub use stream::StreamSink;

@@ -109,6 +109,10 @@ fn apply_control(controls: &mut Controls, control: &str, value: &str) -> Result<
         "retry-delay" => {
             controls.retry_delay_ms = Some(check_retry_delay("value", parse_ms(value)?)?);
         }
+        // aigw's own addition: the idle limit between body reads.
+        "stream-idle-timeout" => {
+            controls.stream_idle_timeout_ms = Some(check_timeout("value", parse_ms(value)?)?);
+        }
         "backoff" => {
             let backoff: Backoff = check_backoff("value", value)?;
             controls.backoff = Some(backoff);

@@ -83,6 +83,7 @@ mod tests {
             max_attempts: 5,
             retry_delay: Duration::from_millis(ms),
             backoff,
+            stream_idle_timeout: None,
         }
     }
 

@@ -131,13 +131,17 @@ fn parse_config(value: Value) -> Result<Controls, String> {
             "retryDelay" => {
                 controls.retry_delay_ms = Some(check_retry_delay(&what, integer(&what, value)?)?)
             }
+            "streamIdleTimeout" => {
+                controls.stream_idle_timeout_ms =
+                    Some(check_timeout(&what, integer(&what, value)?)?)
+            }
             "backoff" => match value {
                 Value::String(s) => controls.backoff = Some(check_backoff(&what, s)?),
                 _ => return Err(format!("{what} must be a string")),
             },
             other => {
                 return Err(format!(
-                    "unknown config key {other:?} (expected requestTimeout, maxAttempts, retryDelay, backoff)"
+                    "unknown config key {other:?} (expected requestTimeout, maxAttempts, retryDelay, backoff, streamIdleTimeout)"
                 ));
             }
         }

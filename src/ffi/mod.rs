@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod request;
 pub mod response;
 pub mod status;
+pub mod stream;
 
 use std::ffi::{CStr, c_char};
 

@@ -116,6 +116,11 @@ pub fn classify(error: &ureq::Error, fired: Option<Fired>) -> (ErrorKind, String
     }
     use ureq::Error as E;
     match error {
+        // ureq reports handshake and certificate failures as I/O errors
+        // wrapping the rustls error.
+        E::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            (ErrorKind::Tls, format!("TLS error: {e}"))
+        }
         E::Io(e) => (io_kind(e), describe_io(e)),
         E::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t})")),
         E::HostNotFound => (ErrorKind::Connect, "host not found".into()),

@@ -84,9 +84,11 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
 }
 
 /// The error our limits produce. The send looks at its `IoState` to learn
-/// which limit fired; the message is only for ureq's own logging.
+/// which limit fired; the message is only for ureq's own logging. Not
+/// `ErrorKind::Interrupted`: readers (std's and ureq's) retry on that, which
+/// would restart the wait instead of ending it.
 fn fired_error(fired: Fired) -> io::Error {
-    io::Error::new(io::ErrorKind::Interrupted, FiredMarker(fired))
+    io::Error::other(FiredMarker(fired))
 }
 
 #[derive(Debug)]

@@ -590,6 +590,87 @@ static void test_response_header_directive(aigw_gateway *gw)
     aigw_response_free(resp);
 }
 
+static void test_bad_paths(aigw_gateway *gw)
+{
+    static const char *const paths[] = {
+        "openai/chat completions", /* space */
+        "openai/../../etc/passwd", /* dot-dot segments */
+        "openai/chat/completions#frag",
+        "openai/chat/\x01completions",
+        "/",                       /* with GET: not the Universal Endpoint's POST */
+    };
+    size_t i;
+    h_section("bad paths are AIGW_ERR_INVALID_REQUEST at send");
+    for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *method = paths[i][0] == '/' ? "GET" : "POST";
+        aigw_request *req = h_request(method, paths[i], NULL, NULL);
+        aigw_error *err = SEND_FAIL(gw, req, AIGW_ERR_INVALID_REQUEST);
+        if (err == NULL)
+            fprintf(stderr, "    (path was %s %s)\n", method, paths[i]);
+        aigw_error_free(err);
+        aigw_request_free(req);
+    }
+}
+
+static void test_forwarding_details(aigw_gateway *gw)
+{
+    static const char *const h[] = {
+        "x-mock", "echo",
+        "X-Multi", "multi-one",
+        "X-Multi", "multi-two",
+        "Content-Length", "3",     /* framing is the transport's job */
+        "Connection", "close",
+        NULL,
+    };
+    aigw_request *req;
+    aigw_response *resp;
+    char *body;
+    h_section("repeated headers forwarded; caller framing headers do not break the body");
+    req = h_request("POST", "custom-local/forward", h, "{\"long\":\"FULLBODYMARKER-0123456789\"}");
+    resp = SEND_OK(gw, req);
+    aigw_request_free(req);
+    if (resp != NULL) {
+        CHECK(aigw_response_status(resp) == 200);
+        body = h_body(resp);
+        CHECK_CONTAINS(body, "multi-one");
+        CHECK_CONTAINS(body, "multi-two");
+        CHECK_CONTAINS(body, "FULLBODYMARKER-0123456789");
+        free(body);
+        aigw_response_free(resp);
+    }
+
+    h_section("a base ending in /v1 and a path starting v1/ do not double it");
+    {
+        static const char *const e[] = {"x-mock", "echo", NULL};
+        req = h_request("POST", "openai/v1/chat/completions", e, "{}");
+        resp = SEND_OK(gw, req);
+        aigw_request_free(req);
+        if (resp != NULL) {
+            const char *p = aigw_response_header(resp, "x-mock-path");
+            CHECKF(p != NULL && strcmp(p, "/v1/chat/completions") == 0, "upstream path %s",
+                   p ? p : "(none)");
+            aigw_response_free(resp);
+        }
+    }
+
+    h_section("header values with control characters are refused");
+    req = h_request("POST", "custom-local/x", NULL, NULL);
+    if (req != NULL) {
+        CHECK_STATUS(aigw_request_set_header(req, "x-a", "bell\x07"), AIGW_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(aigw_request_set_header(req, "x-a", "\x7f"), AIGW_ERR_INVALID_ARGUMENT);
+        aigw_request_free(req);
+    }
+
+    h_section("aigw_response_header with a non-UTF-8 name is NULL");
+    req = h_request("POST", "openai/chat/completions", chat_headers, CHAT_BODY);
+    resp = SEND_OK(gw, req);
+    aigw_request_free(req);
+    if (resp != NULL) {
+        CHECK(aigw_response_header(resp, "content-type\xff") == NULL);
+        aigw_response_free(resp);
+    }
+}
+
 int main(void)
 {
     aigw_gateway *gw = h_gateway(NULL);
@@ -609,6 +690,8 @@ int main(void)
     test_connect_error();
     test_drop(gw);
     test_response_header_directive(gw);
+    test_bad_paths(gw);
+    test_forwarding_details(gw);
     aigw_gateway_free(gw);
     return h_finish();
 }

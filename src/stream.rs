@@ -1,0 +1,326 @@
+//! Streaming sends: the response body is handed to a [`StreamSink`] as it
+//! arrives, with Server-Sent Events parsed on the way.
+//!
+//! Fallback and retries happen only before anything is delivered. A stream
+//! commits to a step when its response is 2xx and, for `text/event-stream`,
+//! its first event has arrived and is not an error event (for other bodies
+//! the 2xx head is the commit point). Until then the attempt is judged as in
+//! [`Gateway::send`]; after it, a failure ends the call with
+//! [`ErrorKind::StreamInterrupted`] and what was delivered stays delivered.
+
+use std::io::Read;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::gateway::{
+    Finished, Gateway, PlannedStep, Verdict, is_fatal, read_whole, response_head,
+};
+use crate::request::Request;
+use crate::response::Response;
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser, is_error_event};
+use crate::transport::classify;
+use crate::transport::io_scope::{Fired, IoScope, IoState};
+
+/// Receives a streamed response. Each method returns `false` to stop the
+/// transfer (the send then fails with [`ErrorKind::Aborted`]).
+pub trait StreamSink {
+    /// Once, when the serving response is chosen; its body is empty.
+    fn on_response(&mut self, head: &Response) -> bool;
+    /// Raw body bytes, in order; every byte once.
+    fn on_data(&mut self, data: &[u8]) -> bool;
+    /// Parsed events, for `text/event-stream` bodies, after the `on_data`
+    /// call that carried their last byte.
+    fn on_event(&mut self, event: &SseEvent<'_>) -> bool;
+}
+
+const READ_SIZE: usize = 16 * 1024;
+
+impl Gateway {
+    /// Sends a request and streams the serving response to `sink`. Returns
+    /// the response head (status, headers, step; empty body).
+    pub fn send_stream(&self, request: &Request, sink: &mut dyn StreamSink) -> Result<Response> {
+        let plan = self.plan(request)?;
+        let scope = IoScope::enter(request.cancel.clone());
+        let body_limit = self.config().max_response_body_bytes;
+        let event_limit =
+            DEFAULT_MAX_EVENT_BYTES.min(usize::try_from(body_limit).unwrap_or(usize::MAX));
+        let finished = self.run(&plan, &scope, &mut |step, upstream, state| {
+            if !upstream.status().is_success() {
+                return match read_whole(step, plan.universal, upstream, body_limit, state) {
+                    Ok(r) => Verdict::Rejected(r),
+                    Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
+                    Err(e) => Verdict::Failed(e),
+                };
+            }
+            let (parts, body) = upstream.into_parts();
+            let head = response_head(step, plan.universal, &parts);
+            let is_sse = head
+                .header("content-type")
+                .and_then(|ct| ct.split(';').next())
+                .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("text/event-stream"));
+            let mut attempt = Attempt {
+                step,
+                state,
+                sink: &mut *sink,
+                reader: body.into_with_config().limit(u64::MAX).reader(),
+                parser: SseParser::new(event_limit),
+                buf: vec![0; READ_SIZE],
+            };
+            if is_sse {
+                attempt.stream_events(head, body_limit)
+            } else {
+                attempt.stream_bytes(head)
+            }
+        })?;
+        match finished {
+            Finished::Served(head) => Ok(head),
+            Finished::Exhausted(mut response) => {
+                // Every step failed: hand over the latest HTTP response as a
+                // stream, as an HTTP gateway would.
+                let body = std::mem::take(&mut response.body);
+                let state = scope.state();
+                let mut parser = SseParser::new(event_limit);
+                let mut events = Vec::new();
+                let _ = parser.feed(&body, &mut |e| {
+                    events.push(OwnedEvent::from_event(e));
+                    true
+                });
+                deliver(state, &mut *sink, &response, &body, &events)?;
+                Ok(response)
+            }
+        }
+    }
+}
+
+/// Delivers a head, bytes and events held back, checking cancellation
+/// before each callback.
+fn deliver(
+    state: &IoState,
+    sink: &mut dyn StreamSink,
+    head: &Response,
+    bytes: &[u8],
+    events: &[OwnedEvent],
+) -> Result<()> {
+    callback(state, "on_response", || sink.on_response(head))?;
+    if !bytes.is_empty() {
+        callback(state, "on_data", || sink.on_data(bytes))?;
+    }
+    for event in events {
+        callback(state, "on_event", || sink.on_event(&event.as_event()))?;
+    }
+    Ok(())
+}
+
+/// Runs one callback unless the send was cancelled; maps a `false` to Aborted.
+fn callback(state: &IoState, name: &str, call: impl FnOnce() -> bool) -> Result<()> {
+    if state.is_cancelled() {
+        return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+    }
+    if call() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Aborted,
+            format!("aborted: {name} returned non-zero"),
+        ))
+    }
+}
+
+/// One 2xx attempt being streamed.
+struct Attempt<'a> {
+    step: &'a PlannedStep,
+    state: &'a IoState,
+    sink: &'a mut dyn StreamSink,
+    reader: ureq::BodyReader<'static>,
+    parser: SseParser,
+    buf: Vec<u8>,
+}
+
+impl Attempt<'_> {
+    /// Reads the next piece; `Ok(0)` at the end of the body.
+    fn read(&mut self) -> std::result::Result<usize, Error> {
+        loop {
+            match self.reader.read(&mut self.buf) {
+                Ok(n) => return Ok(n),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::Interrupted
+                        && self.state.fired().is_none() =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    let fired = self.state.fired();
+                    let (kind, mut reason) = classify(&ureq::Error::Io(e), fired);
+                    if fired == Some(Fired::Idle) {
+                        let ms = self
+                            .step
+                            .settings
+                            .stream_idle_timeout
+                            .map_or(0, |d| d.as_millis());
+                        reason = format!("the stream stalled: no data for {ms} ms");
+                    }
+                    return Err(Error::new(kind, reason));
+                }
+            }
+        }
+    }
+
+    fn who(&self) -> String {
+        format!("{} at {}", self.step.target.provider, self.step.target.host)
+    }
+
+    /// After commit every failure is final: the caller has data already.
+    fn after_commit(&self, e: Error) -> Error {
+        match e.kind {
+            ErrorKind::Cancelled | ErrorKind::Aborted | ErrorKind::BodyTooLarge => e,
+            _ => Error::new(
+                ErrorKind::StreamInterrupted,
+                format!(
+                    "{}: stream interrupted after data was delivered: {}",
+                    self.who(),
+                    e.message
+                ),
+            ),
+        }
+    }
+
+    /// A body that is not an event stream: committed at the 2xx head.
+    fn stream_bytes(&mut self, head: Response) -> Verdict {
+        let result = (|| {
+            callback(self.state, "on_response", || self.sink.on_response(&head))?;
+            loop {
+                let n = self.read().map_err(|e| self.after_commit(e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
+                callback(state, "on_data", || sink.on_data(data))?;
+            }
+        })();
+        match result {
+            Ok(()) => Verdict::Served(head),
+            Err(e) => Verdict::Fatal(e),
+        }
+    }
+
+    /// An event stream: held back until its first event shows it is not an
+    /// error, then delivered as it arrives.
+    fn stream_events(&mut self, head: Response, body_limit: u64) -> Verdict {
+        let mut held = Vec::new();
+        let mut events: Vec<OwnedEvent> = Vec::new();
+        // Before commit: nothing reaches the sink.
+        loop {
+            let n = match self.read() {
+                Ok(n) => n,
+                Err(e) if is_fatal(e.kind) && e.kind != ErrorKind::StreamInterrupted => {
+                    return Verdict::Fatal(e);
+                }
+                Err(e) => {
+                    let kind = if e.kind == ErrorKind::StreamInterrupted {
+                        ErrorKind::Timeout
+                    } else {
+                        e.kind
+                    };
+                    return Verdict::Failed(Error::new(
+                        kind,
+                        format!("{} before the first event", e.message),
+                    ));
+                }
+            };
+            if n == 0 {
+                // The stream ended without a single event: its 2xx stands.
+                break;
+            }
+            held.extend_from_slice(&self.buf[..n]);
+            let parsed = self.parser.feed(&self.buf[..n], &mut |e| {
+                events.push(OwnedEvent::from_event(e));
+                true
+            });
+            if let Err(too_large) = parsed {
+                return Verdict::Fatal(event_too_large(&self.who(), too_large.limit));
+            }
+            if held.len() as u64 > body_limit {
+                return Verdict::Fatal(Error::new(
+                    ErrorKind::BodyTooLarge,
+                    format!(
+                        "{}: over {body_limit} bytes before the first event",
+                        self.who()
+                    ),
+                ));
+            }
+            if let Some(first) = events.first() {
+                if is_error_event(&first.as_event()) {
+                    return self.reject_error_stream(head, held, body_limit);
+                }
+                break;
+            }
+        }
+
+        // Commit.
+        let result = (|| {
+            deliver(self.state, &mut *self.sink, &head, &held, &events)?;
+            drop(held);
+            loop {
+                let n = self.read().map_err(|e| self.after_commit(e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
+                callback(state, "on_data", || sink.on_data(data))?;
+                let mut failure = None;
+                let parsed =
+                    self.parser
+                        .feed(data, &mut |event| match callback(state, "on_event", || {
+                            sink.on_event(event)
+                        }) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                failure = Some(e);
+                                false
+                            }
+                        });
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                if let Err(too_large) = parsed {
+                    return Err(event_too_large(&self.who(), too_large.limit));
+                }
+            }
+        })();
+        match result {
+            Ok(()) => Verdict::Served(head),
+            Err(e) => Verdict::Fatal(e),
+        }
+    }
+
+    /// A 2xx stream whose first event is an error: read what is left (up to
+    /// the limit) so the response can stand as the latest HTTP response, and
+    /// fall back.
+    fn reject_error_stream(
+        &mut self,
+        mut head: Response,
+        mut body: Vec<u8>,
+        body_limit: u64,
+    ) -> Verdict {
+        loop {
+            match self.read() {
+                Ok(0) => break,
+                Ok(n) if (body.len() + n) as u64 <= body_limit => {
+                    body.extend_from_slice(&self.buf[..n])
+                }
+                // Too long or broken: what we have is enough to report.
+                Ok(_) => break,
+                Err(e) if e.kind == ErrorKind::Cancelled => return Verdict::Fatal(e),
+                Err(_) => break,
+            }
+        }
+        head.body = body;
+        Verdict::Rejected(head)
+    }
+}
+
+fn event_too_large(who: &str, limit: usize) -> Error {
+    Error::new(
+        ErrorKind::BodyTooLarge,
+        format!("{who}: a stream event exceeds the limit of {limit} bytes"),
+    )
+}
