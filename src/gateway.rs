@@ -273,7 +273,10 @@ impl Gateway {
             } else {
                 format!(" after {attempts_made} attempts")
             };
-            let who = format!("{} at {}", step.target.provider, step.target.host);
+            let mut who = format!("{} at {}", step.target.provider, step.target.host);
+            if let Some(proxy) = self.upstream.proxy_for(&step.target.url) {
+                who.push_str(&format!(" via proxy {proxy}"));
+            }
             failures.push(if plan.universal {
                 format!("step {} ({who}): {outcome}{tries}", step.index)
             } else {

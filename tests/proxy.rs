@@ -348,6 +348,8 @@ fn proxy_environment() {
         .send(&chat_request())
         .expect_err("an unreachable proxy must fail the send");
     assert_eq!(err.kind, ErrorKind::Connect, "{err:?}");
+    let via = format!("via proxy 127.0.0.1:{dead_port}");
+    assert!(err.message.contains(&via), "names the proxy: {err:?}");
     for secret in ["pr0xy-pw", "SECRET"] {
         assert!(!err.message.contains(secret), "leaks {secret}: {err:?}");
     }

@@ -22,7 +22,8 @@ pub struct aigw_gateway {
 
 /// Creates a gateway from a JSON config.
 ///
-/// `config_json` may be NULL or "{}" for the defaults. Unknown keys and
+/// `config_json` may be NULL, "" or "{}" for the defaults; README lists
+/// the keys. Unknown keys and
 /// out-of-range values are `AIGW_ERR_INVALID_CONFIG`, with a message naming
 /// the key. On `AIGW_OK`, `*out` receives a gateway the caller frees with
 /// `aigw_gateway_free`. On failure `*out` is untouched and, if `error` is not

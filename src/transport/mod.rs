@@ -51,6 +51,18 @@ impl Upstream {
         })
     }
 
+    /// The proxy (`host:port`) a request to `url` goes through, if any, for
+    /// messages: a refused connection to a proxy must not read as the
+    /// upstream's fault. Never includes the proxy's credentials.
+    pub fn proxy_for(&self, url: &str) -> Option<String> {
+        let proxy = self.agent.config().proxy()?;
+        let uri: http::Uri = url.parse().ok()?;
+        if proxy.is_no_proxy(&uri) {
+            return None;
+        }
+        Some(format!("{}:{}", proxy.host(), proxy.port()))
+    }
+
     /// Sends one request and returns once the response head has arrived.
     /// Deadlines and cancellation come from the thread's `IoScope`.
     pub fn start(
