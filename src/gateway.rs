@@ -200,15 +200,15 @@ impl Gateway {
             let settings = &step.settings;
             let mut attempts_made = 0;
             let mut outcome = String::new();
+            // What this step's previous attempt asked for in Retry-After.
+            let mut retry_after: Option<Duration> = None;
             for attempt in 0..settings.max_attempts {
                 if attempt > 0 {
-                    let wait = retry_wait(
-                        settings,
-                        attempt,
-                        last_http.as_ref(),
-                        self.config.retry_after_cap,
-                    );
-                    sleep_unless_cancelled(wait, state)?;
+                    let backoff = backoff_delay(settings, attempt);
+                    let asked = retry_after
+                        .unwrap_or(Duration::ZERO)
+                        .min(self.config.retry_after_cap);
+                    sleep_unless_cancelled(backoff.max(asked), state)?;
                 }
                 attempts_made += 1;
                 state.reset_fired();
@@ -247,6 +247,9 @@ impl Gateway {
                         all_timeouts = false;
                         let retryable = is_retryable_status(response.status);
                         outcome = format!("HTTP {}", response.status);
+                        retry_after = response
+                            .header("retry-after")
+                            .and_then(|v| parse_retry_after(v, SystemTime::now()));
                         last_http = Some(response);
                         if !retryable {
                             break;
@@ -257,11 +260,7 @@ impl Gateway {
                         last_error_kind = e.kind;
                         let retryable = matches!(e.kind, ErrorKind::Connect | ErrorKind::Timeout);
                         outcome = e.message;
-                        // A failed attempt says nothing about Retry-After.
-                        if let Some(r) = last_http.as_mut() {
-                            r.headers
-                                .retain(|(n, _)| !n.eq_ignore_ascii_case("retry-after"));
-                        }
+                        retry_after = None;
                         if !retryable {
                             break;
                         }
@@ -310,18 +309,6 @@ pub(crate) fn is_fatal(kind: ErrorKind) -> bool {
             | ErrorKind::BodyTooLarge
             | ErrorKind::StreamInterrupted
     )
-}
-
-/// The wait before retry number `retry`: the backoff schedule, or longer if
-/// the last response's `Retry-After` asks for it (up to `cap`).
-fn retry_wait(settings: &Settings, retry: u32, last: Option<&Response>, cap: Duration) -> Duration {
-    let backoff = backoff_delay(settings, retry);
-    let asked = last
-        .and_then(|r| r.header("retry-after"))
-        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-        .map(|d| d.min(cap))
-        .unwrap_or(Duration::ZERO);
-    backoff.max(asked)
 }
 
 fn sleep_unless_cancelled(wait: Duration, state: &IoState) -> Result<()> {

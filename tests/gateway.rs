@@ -334,6 +334,18 @@ fn retry_after_is_honoured_and_capped() {
         started.elapsed()
     );
 
+    // When the attempts are spent, the caller sees the upstream's own headers.
+    let spent = gw
+        .send(&request(
+            "POST",
+            "openai/chat/completions",
+            &[("x-mock", "status=429,retry_after=0"), ("cf-aig-max-attempts", "2")],
+            "{}",
+        ))
+        .unwrap();
+    assert_eq!(spent.status, 429);
+    assert_eq!(spent.header("retry-after"), Some("0"));
+
     let capped = mock_gateway(&mock, r#","retry_after_cap_ms":100"#);
     let started = Instant::now();
     let r = capped
