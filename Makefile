@@ -12,6 +12,7 @@ LIBSO     := $(RELEASE)/libaigw.so
 LIBA      := $(RELEASE)/libaigw.a
 MOCK      := $(RELEASE)/aigw-mock
 HEADER    := include/aigw.h
+SOMAJOR   := $(shell sed -n 's/^version = "\([0-9]*\)\..*/\1/p' Cargo.toml | head -n 1)
 
 CSTRICT   := -std=c11 -Wall -Wextra -Werror -pedantic
 CFLAGS    ?= -O1 -g
@@ -59,6 +60,8 @@ lib:
 	@for f in $(LIBSO) $(LIBA) $(MOCK) $(HEADER); do \
 	    test -f "$$f" || { echo "error: the build did not produce $$f" >&2; exit 1; }; \
 	done
+	@# The library's SONAME is libaigw.so.$(SOMAJOR): programs linked here look for that name.
+	@ln -sf libaigw.so $(RELEASE)/libaigw.so.$(SOMAJOR)
 
 # The recursive make re-reads the timestamps cargo may just have changed.
 examples: lib
@@ -121,7 +124,12 @@ rust-test:
 	@echo "==> cargo test --workspace"
 	$(CARGO) test --workspace
 
-test: check rust-test ctest valgrind demo
+# Feature areas add their own make fragments under mk/ (install, bindings,
+# benchmarks). Each may append its test targets to EXTRA_TESTS.
+EXTRA_TESTS :=
+-include $(sort $(wildcard mk/*.mk))
+
+test: check rust-test ctest valgrind demo $(EXTRA_TESTS)
 	@echo "==> make test: all passed"
 
 clean:

@@ -10,6 +10,14 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
 
+    // The shared library's SONAME carries the ABI version (the major), so
+    // programs linked against libaigw.so.0 keep loading 0.x releases and
+    // refuse a 1.0. Linux ELF only; macOS uses install names instead.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libaigw.so.{major}");
+    }
+
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is valid");
     // The version macros come from Cargo.toml, so they cannot drift.
