@@ -24,6 +24,8 @@ EXAMPLES     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 CTEST_SRCS   := $(wildcard tests/c/test_*.c)
 CTESTS       := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(CTEST_SRCS))
 HARNESS      := tests/c/harness.c tests/c/harness.h
+# The streaming example; `make demo` also interrupts it with SIGINT.
+STREAM_CHAT  := $(BUILD)/examples/stream_chat
 
 WITH_MOCK := scripts/with-mock.sh
 export AIGW_MOCK_BIN := $(abspath $(MOCK))
@@ -44,7 +46,7 @@ help:
 	@echo "make lib        cargo build --release --workspace (libaigw.so/.a, aigw-mock, include/aigw.h)"
 	@echo "make examples   compile examples/*.c into $(BUILD)/examples/"
 	@echo "make ctests     compile tests/c/test_*.c into $(BUILD)/tests/"
-	@echo "make demo       run both examples against the mock"
+	@echo "make demo       run the examples against the mock (and Ctrl-C stream_chat)"
 	@echo "make ctest      run every C test binary against the mock"
 	@echo "make valgrind   the C tests and the examples under valgrind"
 	@echo "make check      cargo fmt --check, clippy -D warnings, header freshness"
@@ -87,6 +89,10 @@ $(BUILD)/tests/%: tests/c/%.c $(HARNESS) $(HEADER) $(LIBSO)
 demo: examples
 	@echo "==> demo: the examples against the mock"
 	@$(WITH_MOCK) sh -c 'set -e; for e in $(EXAMPLES); do echo "=== $$e"; "$$e"; done'
+	@echo "=== $(STREAM_CHAT): Ctrl-C (SIGINT after 1 s) on a stalled stream -> exit 130"
+	@$(WITH_MOCK) sh -c 'rc=0; timeout --preserve-status -s INT 1 $(STREAM_CHAT) \
+	    "$$AIGW_MOCK_URL/_mock/stream,stall_after=2/v1" || rc=$$?; \
+	    test $$rc -eq 130 || { echo "error: stream_chat exited $$rc, want 130" >&2; exit 1; }'
 	@echo "==> demo: ok"
 
 ctest: ctests
