@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::ratelimit::{RateLimitConfig, Technique};
 
 /// Largest `max_attempts` / `maxAttempts` / `cf-aig-max-attempts`.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 5;
@@ -152,7 +153,25 @@ pub struct Config {
     pub max_request_body_bytes: u64,
     pub max_response_body_bytes: u64,
     pub retry_after_cap: Duration,
+    /// Default cache TTL in seconds; 0 leaves caching off unless a request
+    /// asks for it.
+    pub cache_ttl_s: u64,
+    pub cache_max_entries: u64,
+    pub cache_max_bytes: u64,
+    pub rate_limit: Option<RateLimitConfig>,
+    /// How many recent log records `aigw_gateway_logs` can return.
+    pub log_capacity: usize,
+    /// Record request and response bodies in logs.
+    pub log_payloads: bool,
+    /// Make a log record for each request unless `cf-aig-collect-log`
+    /// says otherwise.
+    pub collect_logs: bool,
 }
+
+/// Defaults of the feature settings.
+pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 1000;
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_LOG_CAPACITY: usize = 1000;
 
 impl Default for Config {
     fn default() -> Config {
@@ -164,6 +183,13 @@ impl Default for Config {
             max_request_body_bytes: DEFAULT_BODY_LIMIT,
             max_response_body_bytes: DEFAULT_BODY_LIMIT,
             retry_after_cap: Duration::from_millis(DEFAULT_RETRY_AFTER_CAP_MS),
+            cache_ttl_s: 0,
+            cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            rate_limit: None,
+            log_capacity: DEFAULT_LOG_CAPACITY,
+            log_payloads: false,
+            collect_logs: true,
         }
     }
 }
@@ -185,12 +211,28 @@ struct RawConfig {
     max_request_body_bytes: Option<u64>,
     max_response_body_bytes: Option<u64>,
     retry_after_cap_ms: Option<u64>,
+    cache_ttl_s: Option<u64>,
+    cache_max_entries: Option<u64>,
+    cache_max_bytes: Option<u64>,
+    rate_limit: Option<RawRateLimit>,
+    log_capacity: Option<u64>,
+    log_payloads: Option<bool>,
+    collect_logs: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProvider {
     base_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    limit: u64,
+    interval_s: u64,
+    #[serde(default)]
+    technique: Option<String>,
 }
 
 impl Config {
@@ -261,6 +303,63 @@ impl Config {
                 Some(n) => Ok(n),
             }
         };
+        let cache_ttl_s = raw.cache_ttl_s.unwrap_or(0);
+        if cache_ttl_s > crate::request::CACHE_TTL_LIMIT_S {
+            return Err(invalid(format!(
+                "cache_ttl_s must be at most {} seconds, got {cache_ttl_s}",
+                crate::request::CACHE_TTL_LIMIT_S
+            )));
+        }
+        let at_least_one = |what: &str, v: Option<u64>, default: u64| -> Result<u64> {
+            match v {
+                None => Ok(default),
+                Some(0) => Err(invalid(format!("{what} must be at least 1"))),
+                Some(n) => Ok(n),
+            }
+        };
+        let cache_max_entries = at_least_one(
+            "cache_max_entries",
+            raw.cache_max_entries,
+            DEFAULT_CACHE_MAX_ENTRIES,
+        )?;
+        let cache_max_bytes = at_least_one(
+            "cache_max_bytes",
+            raw.cache_max_bytes,
+            DEFAULT_CACHE_MAX_BYTES,
+        )?;
+        let rate_limit = match raw.rate_limit {
+            None => None,
+            Some(r) => {
+                let technique = match r.technique.as_deref() {
+                    None | Some("fixed") => Technique::Fixed,
+                    Some("sliding") => Technique::Sliding,
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "rate_limit.technique must be \"fixed\" or \"sliding\", got {other:?}"
+                        )));
+                    }
+                };
+                if r.limit == 0 {
+                    return Err(invalid("rate_limit.limit must be at least 1".into()));
+                }
+                if r.interval_s == 0 || r.interval_s > 86_400 * 366 {
+                    return Err(invalid(
+                        "rate_limit.interval_s must be between 1 and 31622400".into(),
+                    ));
+                }
+                Some(RateLimitConfig {
+                    limit: r.limit,
+                    interval: Duration::from_secs(r.interval_s),
+                    technique,
+                })
+            }
+        };
+        let log_capacity = raw.log_capacity.unwrap_or(DEFAULT_LOG_CAPACITY as u64);
+        if log_capacity > 1_000_000 {
+            return Err(invalid(format!(
+                "log_capacity must be at most 1000000, got {log_capacity}"
+            )));
+        }
         let retry_after_cap_ms = raw.retry_after_cap_ms.unwrap_or(DEFAULT_RETRY_AFTER_CAP_MS);
         check_timeout("retry_after_cap_ms", retry_after_cap_ms).map_err(invalid)?;
 
@@ -278,6 +377,13 @@ impl Config {
                 raw.max_response_body_bytes,
             )?,
             retry_after_cap: Duration::from_millis(retry_after_cap_ms),
+            cache_ttl_s,
+            cache_max_entries,
+            cache_max_bytes,
+            rate_limit,
+            log_capacity: log_capacity as usize,
+            log_payloads: raw.log_payloads.unwrap_or(false),
+            collect_logs: raw.collect_logs.unwrap_or(true),
         })
     }
 }
@@ -333,6 +439,16 @@ mod tests {
             r#"{"providers":{"nosuch":{"base_url":"http://127.0.0.1:1"}}}"#,
             r#"{"providers":{"openai":{"base_url":"ftp://127.0.0.1:1"}}}"#,
             r#"{"account_id":"a b"}"#,
+            r#"{"cache_ttl_s":2592001}"#,
+            r#"{"cache_max_entries":0}"#,
+            r#"{"cache_max_bytes":0}"#,
+            r#"{"rate_limit":{"limit":0,"interval_s":1}}"#,
+            r#"{"rate_limit":{"limit":1,"interval_s":0}}"#,
+            r#"{"rate_limit":{"limit":1,"interval_s":1,"technique":"leaky"}}"#,
+            r#"{"rate_limit":{"limit":1}}"#,
+            r#"{"rate_limit":{"limit":1,"interval_s":1,"burst":2}}"#,
+            r#"{"log_payloads":"yes"}"#,
+            r#"{"log_capacity":-1}"#,
             r#"[1,2]"#,
             r#"{"#,
         ] {

@@ -4,10 +4,14 @@
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::cache::ResponseCache;
 use crate::config::{Config, Settings};
 use crate::error::{Error, ErrorKind, Result};
+use crate::log::{AttemptRecord, LogStore};
+use crate::metrics::Metrics;
 use crate::provider::{Providers, Target, split_path};
-use crate::request::{Request, split_controls};
+use crate::ratelimit::RateLimiter;
+use crate::request::{FeatureControls, Request, split_controls};
 use crate::response::Response;
 use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
 use crate::transport::io_scope::{IoScope, IoState};
@@ -18,12 +22,16 @@ use crate::universal::parse_steps;
 pub const STEP_HEADER: &str = "cf-aig-step";
 
 /// A configured gateway. Shareable across threads (`Sync`): sends through one
-/// gateway share its connection pool.
+/// gateway share its connection pool, cache, rate limit, logs and metrics.
 #[derive(Debug)]
 pub struct Gateway {
-    config: Config,
+    pub(crate) config: Config,
     providers: Providers,
     upstream: Upstream,
+    pub(crate) cache: ResponseCache,
+    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) logs: LogStore,
+    pub(crate) metrics: Metrics,
 }
 
 /// One step of a plan, ready to send.
@@ -43,6 +51,32 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Universal requests report their step in a `cf-aig-step` header.
     pub universal: bool,
+    /// The request's cache, log and cost controls.
+    pub features: FeatureControls,
+    /// Headers the gateway adds to the response (log id, cache status, ...).
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// What happened during a run, for the log record.
+#[derive(Debug)]
+pub struct Trace {
+    pub started: Instant,
+    pub attempts: Vec<AttemptRecord>,
+    /// When the serving response's head arrived.
+    pub ttfb: Option<Duration>,
+    /// The step of the latest attempt, served or not.
+    pub last_step: Option<usize>,
+}
+
+impl Trace {
+    pub fn new(started: Instant) -> Trace {
+        Trace {
+            started,
+            attempts: Vec::new(),
+            ttfb: None,
+            last_step: None,
+        }
+    }
 }
 
 /// How one attempt ended, as judged by the code reading the response.
@@ -72,6 +106,10 @@ impl Gateway {
         let upstream = Upstream::new(&config)?;
         let providers = Providers::new(config.providers.clone(), config.account_id.clone());
         Ok(Gateway {
+            cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes),
+            limiter: config.rate_limit.map(RateLimiter::new),
+            logs: LogStore::new(config.log_capacity),
+            metrics: Metrics::default(),
             config,
             providers,
             upstream,
@@ -82,37 +120,12 @@ impl Gateway {
         &self.config
     }
 
-    /// Sends a request and reads the whole response body.
-    ///
-    /// Returns `Ok` whenever an upstream HTTP response is available, whatever
-    /// its status; fails only when no step produced one, or the call was
-    /// cancelled or hit a size limit.
-    pub fn send(&self, request: &Request) -> Result<Response> {
-        let plan = self.plan(request)?;
-        let scope = IoScope::enter(request.cancel.clone());
-        let limit = self.config.max_response_body_bytes;
-        let finished = self.run(&plan, &scope, &mut |step, upstream, state| {
-            let response = match read_whole(step, plan.universal, upstream, limit, state) {
-                Ok(r) => r,
-                Err(e) if is_fatal(e.kind) => return Verdict::Fatal(e),
-                Err(e) => return Verdict::Failed(e),
-            };
-            if response.is_success() {
-                Verdict::Served(response)
-            } else {
-                Verdict::Rejected(response)
-            }
-        })?;
-        Ok(match finished {
-            Finished::Served(r) | Finished::Exhausted(r) => r,
-        })
-    }
-
     /// Turns a request into steps, checking everything that can be checked
     /// before the network: path, providers, Universal body, controls, sizes.
     pub fn plan(&self, request: &Request) -> Result<Plan> {
         let (request_controls, forward) = split_controls(&request.headers)?;
-        let base = self.config.controls.over(&request_controls);
+        let base = self.config.controls.over(&request_controls.retry);
+        let features = request_controls.features;
         let body_limit = self.config.max_request_body_bytes;
         let check_size = |len: usize, what: &str| {
             if len as u64 > body_limit {
@@ -144,7 +157,10 @@ impl Gateway {
                     .map_err(in_step)?;
                 let (header_controls, step_headers) =
                     split_controls(&step.headers).map_err(in_step)?;
-                let settings = base.over(&header_controls).over(&step.config).resolve();
+                let settings = base
+                    .over(&header_controls.retry)
+                    .over(&step.config)
+                    .resolve();
                 let body = step.body.unwrap_or_default();
                 check_size(body.len(), &format!("step {index}'s query"))?;
                 let mut headers = merge_headers(&forward, &step_headers);
@@ -163,6 +179,8 @@ impl Gateway {
             return Ok(Plan {
                 steps: planned,
                 universal: true,
+                features,
+                response_headers: Vec::new(),
             });
         }
 
@@ -178,6 +196,8 @@ impl Gateway {
                 settings: base.resolve(),
             }],
             universal: false,
+            features,
+            response_headers: Vec::new(),
         })
     }
 
@@ -188,6 +208,7 @@ impl Gateway {
         &self,
         plan: &Plan,
         scope: &IoScope,
+        trace: &mut Trace,
         judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
     ) -> Result<Finished> {
         let state = scope.state();
@@ -211,6 +232,9 @@ impl Gateway {
                     sleep_unless_cancelled(backoff.max(asked), state)?;
                 }
                 attempts_made += 1;
+                trace.last_step = Some(step.index);
+                let attempt_started = Instant::now();
+                let mut head_at = None;
                 state.reset_fired();
                 state.set_deadline(settings.request_timeout.map(|t| Instant::now() + t));
                 let started =
@@ -219,6 +243,7 @@ impl Gateway {
                 state.set_deadline(None);
                 let verdict = match started {
                     Ok(upstream) => {
+                        head_at = Some(Instant::now());
                         state.set_idle_timeout(settings.stream_idle_timeout);
                         let verdict = judge(step, upstream, state);
                         state.set_idle_timeout(None);
@@ -240,8 +265,22 @@ impl Gateway {
                         }
                     }
                 };
+                let (status_code, error) = match &verdict {
+                    Verdict::Served(r) | Verdict::Rejected(r) => (Some(r.status), None),
+                    Verdict::Failed(e) | Verdict::Fatal(e) => (None, Some(e.message.clone())),
+                };
+                trace.attempts.push(AttemptRecord {
+                    step: step.index,
+                    provider: step.target.provider.clone(),
+                    status_code,
+                    error,
+                    duration_ms: millis(attempt_started.elapsed()),
+                });
                 match verdict {
-                    Verdict::Served(response) => return Ok(Finished::Served(response)),
+                    Verdict::Served(response) => {
+                        trace.ttfb = head_at.map(|t| t - trace.started);
+                        return Ok(Finished::Served(response));
+                    }
                     Verdict::Fatal(e) => return Err(e),
                     Verdict::Rejected(response) => {
                         all_timeouts = false;
@@ -300,6 +339,11 @@ impl Gateway {
     }
 }
 
+/// A duration in milliseconds with microsecond precision, for records.
+pub fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
 /// Errors that end the call at once instead of moving to the next attempt.
 pub(crate) fn is_fatal(kind: ErrorKind) -> bool {
     matches!(
@@ -345,14 +389,14 @@ fn has_header(headers: &[(String, String)], name: &str) -> bool {
 /// has been delivered yet, so a body that stalls past the idle timeout is a
 /// retryable timeout here, not an interrupted stream.
 pub fn read_whole(
+    plan: &Plan,
     step: &PlannedStep,
-    universal: bool,
     upstream: UpstreamResponse,
     limit: u64,
     state: &IoState,
 ) -> Result<Response> {
     let (head, body) = upstream.into_parts();
-    let mut response = response_head(step, universal, &head);
+    let mut response = response_head(plan, step, &head);
     let mut reader = body.into_with_config().limit(u64::MAX).reader();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -391,16 +435,18 @@ pub fn read_whole(
 }
 
 /// The response head as the caller sees it: upstream status and headers,
-/// plus `cf-aig-step` for Universal requests. The body is left empty.
+/// plus `cf-aig-step` for Universal requests and the gateway's own headers.
+/// The body is left empty.
 pub fn response_head(
+    plan: &Plan,
     step: &PlannedStep,
-    universal: bool,
     head: &ureq::http::response::Parts,
 ) -> Response {
     let mut headers = convert_headers(&head.headers);
-    if universal {
+    if plan.universal {
         headers.push((STEP_HEADER.into(), step.index.to_string()));
     }
+    headers.extend(plan.response_headers.iter().cloned());
     Response {
         status: head.status.as_u16(),
         headers,

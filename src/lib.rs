@@ -5,11 +5,16 @@
 //! module is the C ABI: it checks arguments, converts, calls the core and
 //! converts back. `include/aigw.h` is generated from it by `build.rs`.
 
+pub mod cache;
 pub mod cancel;
 pub mod config;
 pub mod error;
+pub mod exchange;
 pub mod gateway;
+pub mod log;
+pub mod metrics;
 pub mod provider;
+pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod retry;
@@ -17,6 +22,7 @@ pub mod sse;
 pub mod stream;
 pub mod transport;
 pub mod universal;
+pub mod usage;
 
 pub mod ffi;
 

@@ -5,6 +5,8 @@ use crate::config::{
     Backoff, Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
 };
 use crate::error::{Error, Result};
+use crate::usage::CustomCost;
+use serde_json::{Map, Value};
 
 /// One request to the gateway: method, gateway path, headers, body and an
 /// optional cancel token. Sending it does not consume it.
@@ -80,11 +82,48 @@ const TRANSPORT_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-/// Splits headers into the retry/timeout controls they set and the headers to
-/// forward. Control headers are matched case-insensitively and consumed;
-/// a malformed control value is an error naming the header.
-pub fn split_controls(headers: &[(String, String)]) -> Result<(Controls, Vec<(String, String)>)> {
-    let mut controls = Controls::default();
+/// The per-request feature controls: cache, logs, cost. Only the request's
+/// own headers set these; in a Universal step's headers they are checked but
+/// have no effect (a request is cached and logged as a whole).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureControls {
+    /// `cf-aig-cache-ttl`, seconds; 0 turns caching off for the request.
+    pub cache_ttl_s: Option<u64>,
+    /// `cf-aig-skip-cache: true`.
+    pub skip_cache: bool,
+    /// `cf-aig-cache-key`.
+    pub cache_key: Option<String>,
+    /// `cf-aig-metadata`.
+    pub metadata: Option<Map<String, Value>>,
+    /// `cf-aig-event-id`.
+    pub event_id: Option<String>,
+    /// `cf-aig-collect-log`.
+    pub collect_log: Option<bool>,
+    /// `cf-aig-collect-log-payload`.
+    pub collect_log_payload: Option<bool>,
+    /// `cf-aig-custom-cost`.
+    pub custom_cost: Option<CustomCost>,
+}
+
+/// Longest cache TTL a request may ask for: one month, as the hosted gateway.
+pub const CACHE_TTL_LIMIT_S: u64 = 30 * 24 * 3600;
+
+/// What a set of headers says to the gateway: the retry/timeout controls and
+/// the feature controls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ControlHeaders {
+    pub retry: Controls,
+    pub features: FeatureControls,
+}
+
+/// Splits headers into the controls they set and the headers to forward.
+/// Control headers are matched case-insensitively and consumed; a malformed
+/// control value is an error naming the header (never quoting the value,
+/// which could be anything the caller put there).
+pub fn split_controls(
+    headers: &[(String, String)],
+) -> Result<(ControlHeaders, Vec<(String, String)>)> {
+    let mut controls = ControlHeaders::default();
     let mut forward = Vec::with_capacity(headers.len());
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
@@ -98,8 +137,39 @@ pub fn split_controls(headers: &[(String, String)]) -> Result<(Controls, Vec<(St
     Ok((controls, forward))
 }
 
-fn apply_control(controls: &mut Controls, control: &str, value: &str) -> Result<(), String> {
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// Free text a control carries (event ids, cache keys): bounded and printable.
+fn check_text(value: &str, max: usize) -> Result<String, String> {
+    if value.is_empty() || value.len() > max {
+        return Err(format!("must be 1 to {max} bytes"));
+    }
+    Ok(value.to_string())
+}
+
+fn apply_control(all: &mut ControlHeaders, control: &str, value: &str) -> Result<(), String> {
+    let (controls, features) = (&mut all.retry, &mut all.features);
     match control {
+        "cache-ttl" => {
+            let ttl = parse_ms(value)?;
+            if ttl > CACHE_TTL_LIMIT_S {
+                return Err(format!("at most {CACHE_TTL_LIMIT_S} seconds, got {ttl}"));
+            }
+            features.cache_ttl_s = Some(ttl);
+        }
+        "skip-cache" => features.skip_cache = parse_bool(value)?,
+        "cache-key" => features.cache_key = Some(check_text(value, 1024)?),
+        "metadata" => features.metadata = Some(crate::log::parse_metadata(value)?),
+        "event-id" => features.event_id = Some(check_text(value, 256)?),
+        "collect-log" => features.collect_log = Some(parse_bool(value)?),
+        "collect-log-payload" => features.collect_log_payload = Some(parse_bool(value)?),
+        "custom-cost" => features.custom_cost = Some(CustomCost::parse(value)?),
         "request-timeout" => {
             controls.request_timeout_ms = Some(check_timeout("value", parse_ms(value)?)?);
         }
@@ -117,8 +187,8 @@ fn apply_control(controls: &mut Controls, control: &str, value: &str) -> Result<
             let backoff: Backoff = check_backoff("value", value)?;
             controls.backoff = Some(backoff);
         }
-        // The other cf-aig-* controls (cache, logs, metadata, cost) belong to
-        // features this build does not have; they are consumed, not forwarded.
+        // Other cf-aig-* headers (cf-aig-authorization, for the hosted
+        // gateway's own auth) mean nothing in process; consumed, not forwarded.
         _ => {}
     }
     Ok(())
@@ -148,7 +218,7 @@ mod tests {
 
     #[test]
     fn controls_are_consumed_and_others_forwarded() {
-        let (c, fwd) = split_controls(&headers(&[
+        let (all, fwd) = split_controls(&headers(&[
             ("Authorization", "Bearer x"),
             ("CF-AIG-Max-Attempts", "3"),
             ("cf-aig-retry-delay", "250"),
@@ -160,14 +230,38 @@ mod tests {
             ("x-other", "1"),
         ]))
         .unwrap();
+        let c = all.retry;
         assert_eq!(c.max_attempts, Some(3));
         assert_eq!(c.retry_delay_ms, Some(250));
         assert_eq!(c.backoff, Some(Backoff::Linear));
         assert_eq!(c.request_timeout_ms, Some(1500));
+        assert_eq!(all.features.cache_ttl_s, Some(60));
         assert_eq!(
             fwd,
             headers(&[("Authorization", "Bearer x"), ("x-other", "1")])
         );
+    }
+
+    #[test]
+    fn feature_controls() {
+        let (all, fwd) = split_controls(&headers(&[
+            ("cf-aig-skip-cache", "TRUE"),
+            ("cf-aig-cache-key", "k1"),
+            ("cf-aig-metadata", r#"{"user":"u","n":1,"b":false}"#),
+            ("cf-aig-event-id", "evt-1"),
+            ("cf-aig-collect-log", "false"),
+            ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#),
+            ("cf-aig-authorization", "Bearer gateway-token"),
+        ]))
+        .unwrap();
+        let f = all.features;
+        assert!(f.skip_cache);
+        assert_eq!(f.cache_key.as_deref(), Some("k1"));
+        assert_eq!(f.metadata.unwrap().len(), 3);
+        assert_eq!(f.event_id.as_deref(), Some("evt-1"));
+        assert_eq!(f.collect_log, Some(false));
+        assert_eq!(f.custom_cost, Some(CustomCost::Total(0.25)));
+        assert!(fwd.is_empty(), "no cf-aig-* header is forwarded");
     }
 
     #[test]
@@ -182,6 +276,17 @@ mod tests {
             ("cf-aig-request-timeout", "-1"),
             ("cf-aig-request-timeout", "1.5"),
             ("cf-aig-request-timeout", "99999999999999999999999"),
+            ("cf-aig-cache-ttl", "2592001"),
+            ("cf-aig-skip-cache", "yes"),
+            ("cf-aig-cache-key", ""),
+            ("cf-aig-metadata", r#"{"a":{"b":1}}"#),
+            (
+                "cf-aig-metadata",
+                r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#,
+            ),
+            ("cf-aig-event-id", ""),
+            ("cf-aig-collect-log", "no"),
+            ("cf-aig-custom-cost", r#"{"per_token_in":-1}"#),
         ] {
             let e = split_controls(&headers(&[(n, v)])).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidRequest, "{n}: {v}");

@@ -12,9 +12,8 @@ use std::io::Read;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::gateway::{
-    Finished, Gateway, PlannedStep, Verdict, is_fatal, read_whole, response_head,
+    Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, read_whole, response_head,
 };
-use crate::request::Request;
 use crate::response::Response;
 use crate::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser, is_error_event};
 use crate::transport::classify;
@@ -34,61 +33,85 @@ pub trait StreamSink {
 
 const READ_SIZE: usize = 16 * 1024;
 
-impl Gateway {
-    /// Sends a request and streams the serving response to `sink`. Returns
-    /// the response head (status, headers, step; empty body).
-    pub fn send_stream(&self, request: &Request, sink: &mut dyn StreamSink) -> Result<Response> {
-        let plan = self.plan(request)?;
-        let scope = IoScope::enter(request.cancel.clone());
-        let body_limit = self.config().max_response_body_bytes;
-        let event_limit =
-            DEFAULT_MAX_EVENT_BYTES.min(usize::try_from(body_limit).unwrap_or(usize::MAX));
-        let finished = self.run(&plan, &scope, &mut |step, upstream, state| {
-            if !upstream.status().is_success() {
-                return match read_whole(step, plan.universal, upstream, body_limit, state) {
-                    Ok(r) => Verdict::Rejected(r),
-                    Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
-                    Err(e) => Verdict::Failed(e),
-                };
-            }
-            let (parts, body) = upstream.into_parts();
-            let head = response_head(step, plan.universal, &parts);
-            let is_sse = head
-                .header("content-type")
-                .and_then(|ct| ct.split(';').next())
-                .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("text/event-stream"));
-            let mut attempt = Attempt {
-                step,
-                state,
-                sink: &mut *sink,
-                reader: body.into_with_config().limit(u64::MAX).reader(),
-                parser: SseParser::new(event_limit),
-                buf: vec![0; READ_SIZE],
+/// The most one event may hold, given the response body limit.
+fn event_limit(gateway: &Gateway) -> usize {
+    let body_limit = gateway.config().max_response_body_bytes;
+    DEFAULT_MAX_EVENT_BYTES.min(usize::try_from(body_limit).unwrap_or(usize::MAX))
+}
+
+/// Runs a plan, streaming the serving response to `sink`. Returns the
+/// response head (status, headers, step; empty body).
+pub(crate) fn run_stream(
+    gateway: &Gateway,
+    plan: &Plan,
+    scope: &IoScope,
+    trace: &mut Trace,
+    sink: &mut dyn StreamSink,
+) -> Result<Response> {
+    let body_limit = gateway.config().max_response_body_bytes;
+    let event_limit = event_limit(gateway);
+    let finished = gateway.run(plan, scope, trace, &mut |step, upstream, state| {
+        if !upstream.status().is_success() {
+            return match read_whole(plan, step, upstream, body_limit, state) {
+                Ok(r) => Verdict::Rejected(r),
+                Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
+                Err(e) => Verdict::Failed(e),
             };
-            if is_sse {
-                attempt.stream_events(head, body_limit)
-            } else {
-                attempt.stream_bytes(head)
-            }
-        })?;
-        match finished {
-            Finished::Served(head) => Ok(head),
-            Finished::Exhausted(mut response) => {
-                // Every step failed: hand over the latest HTTP response as a
-                // stream, as an HTTP gateway would.
-                let body = std::mem::take(&mut response.body);
-                let state = scope.state();
-                let mut parser = SseParser::new(event_limit);
-                let mut events = Vec::new();
-                let _ = parser.feed(&body, &mut |e| {
-                    events.push(OwnedEvent::from_event(e));
-                    true
-                });
-                deliver(state, &mut *sink, &response, &body, &events)?;
-                Ok(response)
-            }
+        }
+        let (parts, body) = upstream.into_parts();
+        let head = response_head(plan, step, &parts);
+        let is_sse = is_event_stream(&head);
+        let mut attempt = Attempt {
+            step,
+            state,
+            sink: &mut *sink,
+            reader: body.into_with_config().limit(u64::MAX).reader(),
+            parser: SseParser::new(event_limit),
+            buf: vec![0; READ_SIZE],
+        };
+        if is_sse {
+            attempt.stream_events(head, body_limit)
+        } else {
+            attempt.stream_bytes(head)
+        }
+    })?;
+    match finished {
+        Finished::Served(head) => Ok(head),
+        // Every step failed: hand over the latest HTTP response as a stream,
+        // as an HTTP gateway would.
+        Finished::Exhausted(mut response) => {
+            let body = std::mem::take(&mut response.body);
+            replay(gateway, scope.state(), sink, &response, &body)?;
+            Ok(response)
         }
     }
+}
+
+/// Whether a response's body is `text/event-stream`.
+pub(crate) fn is_event_stream(head: &Response) -> bool {
+    head.header("content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Delivers a whole response held in memory (a cache hit, or the latest
+/// failure) through the callbacks, events included.
+pub(crate) fn replay(
+    gateway: &Gateway,
+    state: &IoState,
+    sink: &mut dyn StreamSink,
+    head: &Response,
+    body: &[u8],
+) -> Result<()> {
+    let mut events = Vec::new();
+    if is_event_stream(head) {
+        let mut parser = SseParser::new(event_limit(gateway));
+        let _ = parser.feed(body, &mut |e| {
+            events.push(OwnedEvent::from_event(e));
+            true
+        });
+    }
+    deliver(state, sink, head, body, &events)
 }
 
 /// Delivers a head, bytes and events held back, checking cancellation

@@ -1,0 +1,463 @@
+//! One call through the gateway, end to end: the cache, the rate limit, the
+//! run itself, then the log record and the metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::cache::{
+    CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::gateway::{
+    Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, millis, read_whole,
+};
+use crate::log::{LogCallback, LogFilter, LogRecord, redact_body, rfc3339};
+use crate::metrics::Observation;
+use crate::request::Request;
+use crate::response::Response;
+use crate::sse::SseEvent;
+use crate::stream::{StreamSink, replay, run_stream};
+use crate::transport::io_scope::IoScope;
+use crate::usage::{StreamUsage, Usage, cost, usage_of_body};
+
+/// Response header carrying the log record's id.
+pub const LOG_ID_HEADER: &str = "cf-aig-log-id";
+/// Response header echoing the caller's `cf-aig-event-id`.
+pub const EVENT_ID_HEADER: &str = "cf-aig-event-id";
+/// TTL of a request that sets `cf-aig-cache-key` but no TTL anywhere (as the
+/// hosted gateway: five minutes).
+pub const DEFAULT_CUSTOM_KEY_TTL: Duration = Duration::from_secs(300);
+/// Payload bodies in log records are cut at this many bytes.
+pub const LOG_PAYLOAD_LIMIT: usize = 64 * 1024;
+
+enum Mode<'a> {
+    Whole,
+    Stream(&'a mut dyn StreamSink),
+}
+
+/// What the call learned, for the record.
+#[derive(Default)]
+struct Facts {
+    cached: bool,
+    usage: Usage,
+    /// The response body, when it is needed after the call (cache, logs).
+    body: Option<Vec<u8>>,
+    response_size: usize,
+}
+
+impl Gateway {
+    /// Sends a request and reads the whole response body.
+    ///
+    /// Returns `Ok` whenever an upstream HTTP response is available, whatever
+    /// its status; fails only when no step produced one, or the call was
+    /// rate limited, cancelled or hit a size limit.
+    pub fn send(&self, request: &Request) -> Result<Response> {
+        self.exchange(request, Mode::Whole)
+    }
+
+    /// Sends a request and streams the serving response to `sink`. Returns
+    /// the response head (status, headers, step; empty body).
+    pub fn send_stream(&self, request: &Request, sink: &mut dyn StreamSink) -> Result<Response> {
+        self.exchange(request, Mode::Stream(sink))
+    }
+
+    /// Replaces the log callback; see [`crate::log::LogStore::set_callback`].
+    pub fn set_log_callback(&self, callback: Option<Arc<LogCallback>>) {
+        self.logs.set_callback(callback);
+    }
+
+    /// The kept log records matching `filter`, oldest first, as a JSON array.
+    pub fn logs_json(&self, filter: &LogFilter) -> String {
+        self.logs.query(filter)
+    }
+
+    pub fn metrics_json(&self) -> String {
+        self.metrics.to_json()
+    }
+
+    pub fn metrics_prometheus(&self) -> String {
+        self.metrics.to_prometheus()
+    }
+
+    fn exchange(&self, request: &Request, mut mode: Mode<'_>) -> Result<Response> {
+        let created = SystemTime::now();
+        let mut trace = Trace::new(Instant::now());
+        let id = self.logs.ids.make(created);
+        let mut facts = Facts::default();
+        let mut plan = match self.plan(request) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let result = Err(e);
+                let stream = matches!(mode, Mode::Stream(_));
+                self.finish(request, None, &id, created, &trace, &facts, stream, &result);
+                return result;
+            }
+        };
+        plan.response_headers
+            .push((LOG_ID_HEADER.into(), id.clone()));
+        if let Some(event_id) = &plan.features.event_id {
+            plan.response_headers
+                .push((EVENT_ID_HEADER.into(), event_id.clone()));
+        }
+        let scope = IoScope::enter(request.cancel.clone());
+        let result = self.exchange_plan(
+            request, &mut plan, &scope, &mut mode, &mut trace, &mut facts,
+        );
+        let stream = matches!(mode, Mode::Stream(_));
+        self.finish(
+            request,
+            Some(&plan),
+            &id,
+            created,
+            &trace,
+            &facts,
+            stream,
+            &result,
+        );
+        result
+    }
+
+    /// The cache key and TTL, if this request goes through the cache.
+    fn cache_plan(&self, request: &Request, plan: &Plan) -> Option<(CacheKey, Duration)> {
+        let f = &plan.features;
+        if f.skip_cache {
+            return None;
+        }
+        let ttl = match (f.cache_ttl_s, self.config.cache_ttl_s, &f.cache_key) {
+            (Some(0), _, _) => return None,
+            (Some(s), _, _) => Duration::from_secs(s),
+            (None, s, _) if s > 0 => Duration::from_secs(s),
+            (None, _, Some(_)) => DEFAULT_CUSTOM_KEY_TTL,
+            _ => return None,
+        };
+        let key = match &f.cache_key {
+            Some(k) => custom_key(k),
+            None => compute_key(
+                &request.method,
+                request.path.trim(),
+                &request.headers,
+                &request.body,
+            ),
+        };
+        Some((key, ttl))
+    }
+
+    fn exchange_plan(
+        &self,
+        request: &Request,
+        plan: &mut Plan,
+        scope: &IoScope,
+        mode: &mut Mode<'_>,
+        trace: &mut Trace,
+        facts: &mut Facts,
+    ) -> Result<Response> {
+        let cache_plan = self.cache_plan(request, plan);
+        let mut claim = None;
+        if let Some((key, _)) = &cache_plan {
+            match self.cache.lookup(key, scope.state())? {
+                Lookup::Hit(entry) => {
+                    facts.cached = true;
+                    let mut response = entry.response.clone();
+                    response
+                        .headers
+                        .push((CACHE_STATUS_HEADER.into(), "HIT".into()));
+                    response
+                        .headers
+                        .extend(plan.response_headers.iter().cloned());
+                    facts.usage = usage_of_cached(&entry);
+                    facts.response_size = response.body.len();
+                    trace.last_step = Some(response.step);
+                    trace.ttfb = Some(trace.started.elapsed());
+                    if self.wants_payloads(plan) {
+                        facts.body = Some(response.body.clone());
+                    }
+                    return match mode {
+                        Mode::Whole => Ok(response),
+                        Mode::Stream(sink) => {
+                            let body = std::mem::take(&mut response.body);
+                            replay(self, scope.state(), &mut **sink, &response, &body)?;
+                            Ok(response)
+                        }
+                    };
+                }
+                Lookup::Miss(c) => {
+                    claim = Some(c);
+                    plan.response_headers
+                        .push((CACHE_STATUS_HEADER.into(), "MISS".into()));
+                }
+            }
+        }
+
+        // Cache hits are not counted: they cost no provider anything.
+        if let Some(limiter) = &self.limiter {
+            if let Err(wait) = limiter.admit() {
+                let c = limiter.config();
+                return Err(Error::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "rate limited: at most {} requests per {} s ({:?} window); the next request is allowed in {} ms",
+                        c.limit,
+                        c.interval.as_secs(),
+                        c.technique,
+                        wait.as_millis().max(1)
+                    )
+                    .replace("Fixed", "fixed")
+                    .replace("Sliding", "sliding"),
+                ));
+            }
+        }
+
+        let keep_body = claim.is_some() || self.wants_payloads(plan);
+        let (response, body) = match mode {
+            Mode::Whole => {
+                let response = self.run_whole(plan, scope, trace)?;
+                facts.usage = usage_of_body(&response.body);
+                facts.response_size = response.body.len();
+                let body = keep_body.then(|| response.body.clone());
+                (response, body)
+            }
+            Mode::Stream(sink) => {
+                let capture_limit = if claim.is_some() {
+                    self.config.cache_max_bytes as usize
+                } else {
+                    LOG_PAYLOAD_LIMIT
+                };
+                let mut tap = Tap {
+                    inner: &mut **sink,
+                    usage: StreamUsage::default(),
+                    bytes: 0,
+                    body: keep_body.then(Vec::new),
+                    capture_limit,
+                };
+                let head = run_stream(self, plan, scope, trace, &mut tap)?;
+                facts.usage = tap.usage.usage();
+                facts.response_size = tap.bytes;
+                (head, tap.body)
+            }
+        };
+        let served = trace.ttfb.is_some();
+        if let (Some(claim), Some((_, ttl)), Some(body)) = (claim, cache_plan, &body) {
+            if served && response.is_success() && self.cache.fits(body.len()) {
+                let mut stored = response.clone();
+                stored.body = body.clone();
+                stored.headers.retain(|(n, _)| {
+                    !n.eq_ignore_ascii_case(LOG_ID_HEADER)
+                        && !n.eq_ignore_ascii_case(EVENT_ID_HEADER)
+                        && !n.eq_ignore_ascii_case(CACHE_STATUS_HEADER)
+                });
+                claim.fulfil(CachedResponse::new(
+                    stored,
+                    ttl,
+                    matches!(mode, Mode::Stream(_)),
+                ));
+            }
+            // Otherwise the claim drops: waiters go to the upstream themselves.
+        }
+        facts.body = body;
+        Ok(response)
+    }
+
+    fn run_whole(&self, plan: &Plan, scope: &IoScope, trace: &mut Trace) -> Result<Response> {
+        let limit = self.config.max_response_body_bytes;
+        let finished = self.run(
+            plan,
+            scope,
+            trace,
+            &mut |step, upstream, state| match read_whole(plan, step, upstream, limit, state) {
+                Ok(r) if r.is_success() => Verdict::Served(r),
+                Ok(r) => Verdict::Rejected(r),
+                Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
+                Err(e) => Verdict::Failed(e),
+            },
+        )?;
+        Ok(match finished {
+            Finished::Served(r) | Finished::Exhausted(r) => r,
+        })
+    }
+
+    fn wants_payloads(&self, plan: &Plan) -> bool {
+        self.config.log_payloads && plan.features.collect_log_payload != Some(false)
+    }
+
+    /// Records the call: metrics always, a log record unless turned off.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        request: &Request,
+        plan: Option<&Plan>,
+        id: &str,
+        created: SystemTime,
+        trace: &Trace,
+        facts: &Facts,
+        stream: bool,
+        result: &Result<Response>,
+    ) {
+        let duration = trace.started.elapsed();
+        let step_index = match result {
+            Ok(r) => Some(r.step),
+            Err(_) => trace.last_step,
+        };
+        let step: Option<&PlannedStep> = plan.and_then(|p| {
+            step_index
+                .and_then(|i| p.steps.get(i))
+                .or_else(|| p.steps.first())
+        });
+        let provider = step.map(|s| s.target.provider.clone());
+        let model = step.and_then(model_of);
+        let (status_code, success, error) = match result {
+            Ok(r) => (Some(r.status), r.is_success(), None),
+            Err(e) => (None, false, Some(e.message.clone())),
+        };
+        let custom_cost = plan.and_then(|p| p.features.custom_cost);
+        // A cache hit spends nothing.
+        let cost = if facts.cached {
+            Some(0.0)
+        } else {
+            cost(model.as_deref(), facts.usage, custom_cost)
+        };
+
+        self.metrics.observe(Observation {
+            provider: provider.clone().unwrap_or_else(|| "unknown".into()),
+            model: model.clone().unwrap_or_default(),
+            success,
+            cached: facts.cached,
+            tokens_in: if facts.cached {
+                0
+            } else {
+                facts.usage.tokens_in.unwrap_or(0)
+            },
+            tokens_out: if facts.cached {
+                0
+            } else {
+                facts.usage.tokens_out.unwrap_or(0)
+            },
+            cost: cost.unwrap_or(0.0),
+            seconds: duration.as_secs_f64(),
+        });
+
+        let features = plan.map(|p| &p.features);
+        let collect = features
+            .and_then(|f| f.collect_log)
+            .unwrap_or(self.config.collect_logs);
+        if !collect {
+            return;
+        }
+        let payloads = plan.is_some_and(|p| self.wants_payloads(p));
+        let record = LogRecord {
+            id: id.to_string(),
+            created_at: rfc3339(created),
+            provider,
+            model,
+            path: request.path.clone(),
+            step: result.as_ref().ok().map(|r| r.step),
+            status_code,
+            success,
+            cached: facts.cached,
+            duration_ms: millis(duration),
+            ttfb_ms: trace.ttfb.map(millis),
+            tokens_in: facts.usage.tokens_in,
+            tokens_out: facts.usage.tokens_out,
+            cost,
+            metadata: features.and_then(|f| f.metadata.clone()),
+            event_id: features.and_then(|f| f.event_id.clone()),
+            stream,
+            request_size: request.body.len(),
+            response_size: facts.response_size,
+            error,
+            attempts: trace.attempts.clone(),
+            request_body: payloads.then(|| truncate(redact_body(&request.body))),
+            response_body: if payloads {
+                facts
+                    .body
+                    .as_deref()
+                    .map(|b| truncate(String::from_utf8_lossy(b).into_owned()))
+            } else {
+                None
+            },
+        };
+        self.logs.record(record);
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > LOG_PAYLOAD_LIMIT {
+        let mut cut = LOG_PAYLOAD_LIMIT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// The usage a cached response reported when it was stored.
+fn usage_of_cached(entry: &CachedResponse) -> Usage {
+    if entry.from_stream {
+        let mut usage = StreamUsage::default();
+        let mut parser = crate::sse::SseParser::new(crate::sse::DEFAULT_MAX_EVENT_BYTES);
+        let _ = parser.feed(&entry.response.body, &mut |e| {
+            usage.event(&e.data);
+            true
+        });
+        usage.usage()
+    } else {
+        usage_of_body(&entry.response.body)
+    }
+}
+
+/// The model a step asks for: the body's `model`, or for providers that put
+/// it in the URL (Google, Hugging Face, Workers AI) the path's model part.
+pub fn model_of(step: &PlannedStep) -> Option<String> {
+    if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&step.body) {
+        if let Some(Value::String(model)) = body.get("model") {
+            return Some(model.clone());
+        }
+    }
+    let path = step.target.url.split('?').next().unwrap_or("");
+    let after = |marker: &str| path.split_once(marker).map(|(_, rest)| rest.to_string());
+    match step.target.provider.as_str() {
+        "google-ai-studio" => {
+            after("/models/").map(|m| m.split(':').next().unwrap_or("").to_string())
+        }
+        "huggingface" => after("/models/"),
+        "workers-ai" => after("/ai/run/"),
+        _ => None,
+    }
+    .filter(|m| !m.is_empty())
+}
+
+/// Watches a stream on its way to the caller: usage from events, the body
+/// for the cache and payload logs (up to a limit).
+struct Tap<'a> {
+    inner: &'a mut dyn StreamSink,
+    usage: StreamUsage,
+    bytes: usize,
+    body: Option<Vec<u8>>,
+    capture_limit: usize,
+}
+
+impl StreamSink for Tap<'_> {
+    fn on_response(&mut self, head: &Response) -> bool {
+        self.inner.on_response(head)
+    }
+
+    fn on_data(&mut self, data: &[u8]) -> bool {
+        self.bytes += data.len();
+        if let Some(body) = &mut self.body {
+            if body.len() + data.len() <= self.capture_limit {
+                body.extend_from_slice(data);
+            } else {
+                // Too big to keep: neither cached nor logged whole.
+                self.body = None;
+            }
+        }
+        self.inner.on_data(data)
+    }
+
+    fn on_event(&mut self, event: &SseEvent<'_>) -> bool {
+        self.usage.event(&event.data);
+        self.inner.on_event(event)
+    }
+}

@@ -1,0 +1,502 @@
+//! Request logs: one record per request, kept in a ring buffer and handed to
+//! an optional callback.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// One attempt of a request: which step, what happened, how long it took.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttemptRecord {
+    pub step: usize,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// A request's log record. Field names follow the hosted gateway's logs.
+/// Holds no credentials: no request headers are recorded, and error texts
+/// never quote header values.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogRecord {
+    pub id: String,
+    pub created_at: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub path: String,
+    pub step: Option<usize>,
+    pub status_code: Option<u16>,
+    pub success: bool,
+    pub cached: bool,
+    pub duration_ms: f64,
+    pub ttfb_ms: Option<f64>,
+    pub tokens_in: Option<u64>,
+    pub tokens_out: Option<u64>,
+    pub cost: Option<f64>,
+    pub metadata: Option<Map<String, Value>>,
+    pub event_id: Option<String>,
+    pub stream: bool,
+    pub request_size: usize,
+    pub response_size: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub attempts: Vec<AttemptRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+}
+
+/// Makes sortable, ULID-like ids: 48 bits of milliseconds then 80 random
+/// bits, in Crockford base32 (26 characters). Ids made in the same
+/// millisecond by one gateway increase, so sorting ids sorts by creation.
+#[derive(Debug)]
+pub struct IdMaker {
+    last: Mutex<(u64, u128)>,
+    rng: ring::rand::SystemRandom,
+}
+
+impl Default for IdMaker {
+    fn default() -> Self {
+        IdMaker {
+            last: Mutex::new((0, 0)),
+            rng: ring::rand::SystemRandom::new(),
+        }
+    }
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl IdMaker {
+    pub fn make(&self, now: SystemTime) -> String {
+        let ms = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64
+            & ((1 << 48) - 1);
+        let mut random = [0u8; 10];
+        // SystemRandom only fails if the OS has no randomness source; then
+        // the counter below still keeps ids unique within the gateway.
+        let _ = ring::rand::SecureRandom::fill(&self.rng, &mut random);
+        let mut rand80 = random.iter().fold(0u128, |acc, b| (acc << 8) | *b as u128);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let (last_ms, last_rand) = *last;
+        let ms = ms.max(last_ms);
+        if ms == last_ms {
+            rand80 = (last_rand + 1) & ((1 << 80) - 1);
+        }
+        *last = (ms, rand80);
+        drop(last);
+        let value: u128 = ((ms as u128) << 80) | rand80;
+        (0..26)
+            .map(|i| CROCKFORD[((value >> (125 - i * 5)) & 31) as usize] as char)
+            .collect()
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-24T23:29:21.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Where records go, as the C side sees it: called with each record's JSON.
+pub type LogCallback = dyn Fn(&str) + Send + Sync;
+
+thread_local! {
+    // Set while this thread runs a log callback, so replacing the callback
+    // from inside one does not wait for itself.
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The records of one gateway: a ring of the most recent, and a callback.
+pub struct LogStore {
+    capacity: usize,
+    ring: Mutex<VecDeque<Arc<LogRecord>>>,
+    callback: RwLock<Option<Arc<LogCallback>>>,
+    has_callback: AtomicBool,
+    pub ids: IdMaker,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl LogStore {
+    pub fn new(capacity: usize) -> LogStore {
+        LogStore {
+            capacity,
+            ring: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+            callback: RwLock::new(None),
+            has_callback: AtomicBool::new(false),
+            ids: IdMaker::default(),
+        }
+    }
+
+    /// Replaces the callback (`None` removes it). When this returns, the old
+    /// callback is not running on any thread and will not be called again,
+    /// so its userdata may be released, unless this is called from inside
+    /// a log callback (then that one call may still be finishing).
+    pub fn set_callback(&self, callback: Option<Arc<LogCallback>>) {
+        self.has_callback
+            .store(callback.is_some(), Ordering::Release);
+        let old = {
+            let mut slot = self.callback.write().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *slot, callback)
+        };
+        if let Some(old) = old {
+            if !IN_CALLBACK.with(|c| c.get()) {
+                // Each caller of the old callback holds a clone of it.
+                while Arc::strong_count(&old) > 1 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+    }
+
+    /// Stores a record and hands it to the callback, on this thread.
+    pub fn record(&self, record: LogRecord) {
+        let record = Arc::new(record);
+        if self.has_callback.load(Ordering::Acquire) {
+            let callback = self
+                .callback
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(callback) = callback {
+                if let Ok(json) = serde_json::to_string(&*record) {
+                    let was = IN_CALLBACK.with(|c| c.replace(true));
+                    callback(&json);
+                    IN_CALLBACK.with(|c| c.set(was));
+                }
+            }
+        }
+        if self.capacity == 0 {
+            return;
+        }
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back(record);
+    }
+
+    /// The stored records that match `filter`, oldest first, as a JSON array.
+    pub fn query(&self, filter: &LogFilter) -> String {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        let mut matching: Vec<Arc<LogRecord>> =
+            ring.iter().filter(|r| filter.matches(r)).cloned().collect();
+        drop(ring);
+        if let Some(limit) = filter.limit {
+            let skip = matching.len().saturating_sub(limit);
+            matching.drain(..skip);
+        }
+        let records: Vec<&LogRecord> = matching.iter().map(|r| &**r).collect();
+        serde_json::to_string(&records).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// Selects records: every given field must match; `limit` keeps the newest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub success: Option<bool>,
+    pub cached: Option<bool>,
+    pub event_id: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub limit: Option<usize>,
+}
+
+impl LogFilter {
+    /// Parses a filter: `{"provider":..,"model":..,"success":bool,
+    /// "cached":bool,"event_id":..,"metadata":{"k":v},"limit":n}`. NULL/empty
+    /// text selects everything.
+    pub fn parse(text: Option<&str>) -> Result<LogFilter> {
+        let text = text.map(str::trim).unwrap_or("");
+        if text.is_empty() {
+            return Ok(LogFilter::default());
+        }
+        let bad = |m: String| Error::invalid_argument(format!("log filter: {m}"));
+        let doc: Map<String, Value> =
+            serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        let mut filter = LogFilter::default();
+        for (key, value) in doc {
+            let string = |v: Value| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(bad(format!("{key} must be a string"))),
+            };
+            let boolean = |v: Value| {
+                v.as_bool()
+                    .ok_or_else(|| bad(format!("{key} must be true or false")))
+            };
+            match key.as_str() {
+                "provider" => filter.provider = Some(string(value)?),
+                "model" => filter.model = Some(string(value)?),
+                "event_id" => filter.event_id = Some(string(value)?),
+                "success" => filter.success = Some(boolean(value)?),
+                "cached" => filter.cached = Some(boolean(value)?),
+                "metadata" => match value {
+                    Value::Object(m) => filter.metadata = m,
+                    _ => return Err(bad("metadata must be an object".into())),
+                },
+                "limit" => {
+                    filter.limit = Some(
+                        value
+                            .as_u64()
+                            .ok_or_else(|| bad("limit must be a non-negative integer".into()))?
+                            as usize,
+                    )
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown key {other:?} (expected provider, model, success, cached, event_id, metadata, limit)"
+                    )));
+                }
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn matches(&self, r: &LogRecord) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
+        eq(&self.provider, &r.provider)
+            && eq(&self.model, &r.model)
+            && eq(&self.event_id, &r.event_id)
+            && self.success.is_none_or(|s| s == r.success)
+            && self.cached.is_none_or(|c| c == r.cached)
+            && self
+                .metadata
+                .iter()
+                .all(|(k, v)| r.metadata.as_ref().and_then(|m| m.get(k)) == Some(v))
+    }
+}
+
+/// A request body fit for a log record: Universal steps' `authorization`
+/// and credential headers are replaced by "[REDACTED]". Other bodies are kept
+/// as text (lossily, if not UTF-8).
+pub fn redact_body(body: &[u8]) -> String {
+    let Ok(mut doc) = serde_json::from_slice::<Value>(body) else {
+        return String::from_utf8_lossy(body).into_owned();
+    };
+    let steps: Vec<&mut Value> = match &mut doc {
+        Value::Array(items) => items.iter_mut().collect(),
+        v @ Value::Object(_) => vec![v],
+        _ => vec![],
+    };
+    let mut changed = false;
+    for step in steps {
+        let Value::Object(step) = step else { continue };
+        if let Some(auth) = step.get_mut("authorization") {
+            *auth = Value::String("[REDACTED]".into());
+            changed = true;
+        }
+        if let Some(Value::Object(headers)) = step.get_mut("headers") {
+            for (name, value) in headers.iter_mut() {
+                let lower = name.to_ascii_lowercase();
+                if crate::cache::AUTH_HEADERS.contains(&lower.as_str())
+                    || lower.contains("token")
+                    || lower.contains("secret")
+                    || lower.contains("key")
+                    || lower == "cookie"
+                {
+                    *value = Value::String("[REDACTED]".into());
+                    changed = true;
+                }
+            }
+        }
+    }
+    if changed {
+        doc.to_string()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    }
+}
+
+/// Checks `cf-aig-metadata`: a JSON object of at most 5 entries whose values
+/// are strings, numbers or booleans.
+pub fn parse_metadata(text: &str) -> Result<Map<String, Value>, String> {
+    let doc: Map<String, Value> =
+        serde_json::from_str(text).map_err(|_| "expected a JSON object".to_string())?;
+    if doc.len() > 5 {
+        return Err(format!("at most 5 entries, got {}", doc.len()));
+    }
+    if let Some((k, _)) = doc
+        .iter()
+        .find(|(_, v)| !matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+    {
+        return Err(format!("entry {k:?} must be a string, number or boolean"));
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time_and_are_unique() {
+        let maker = IdMaker::default();
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+        let ids: Vec<String> = (0..1000).map(|_| maker.make(t)).collect();
+        let later = maker.make(t + Duration::from_millis(1));
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 26 && id.bytes().all(|b| CROCKFORD.contains(&b)))
+        );
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, ids, "same-millisecond ids increase");
+        assert!(later > ids[999]);
+        // A clock that steps back does not make ids go backwards.
+        assert!(maker.make(t - Duration::from_secs(5)) > later);
+        assert!(ids[0].starts_with("01H"), "{}", ids[0]); // 2023's ULIDs start 01H
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_563_557_123)),
+            "2026-11-24T23:39:17.123Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn universal_credentials_are_redacted() {
+        let body = br#"[{"provider":"openai","endpoint":"x","authorization":"Bearer sk-SECRET1",
+            "headers":{"x-api-key":"SECRET2","X-Goog-Api-Key":"SECRET3","x-trace":"keep"},"query":{"a":1}}]"#;
+        let text = redact_body(body);
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(
+            text.contains("keep") && text.contains("[REDACTED]"),
+            "{text}"
+        );
+        assert_eq!(redact_body(br#"{"model":"m"}"#), r#"{"model":"m"}"#);
+        assert_eq!(redact_body(b"\xff"), "\u{FFFD}");
+    }
+
+    #[test]
+    fn metadata_rules() {
+        assert!(parse_metadata(r#"{"user":"u1","n":3,"beta":true}"#).is_ok());
+        for bad in [
+            r#"[1]"#,
+            "x",
+            r#"{"a":{"b":1}}"#,
+            r#"{"a":[1]}"#,
+            r#"{"a":null}"#,
+            r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#,
+        ] {
+            assert!(parse_metadata(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn record(provider: &str, success: bool, meta: &str) -> LogRecord {
+        LogRecord {
+            id: String::new(),
+            created_at: String::new(),
+            provider: Some(provider.into()),
+            model: Some("m".into()),
+            path: "p".into(),
+            step: Some(0),
+            status_code: Some(200),
+            success,
+            cached: false,
+            duration_ms: 1.0,
+            ttfb_ms: None,
+            tokens_in: None,
+            tokens_out: None,
+            cost: None,
+            metadata: Some(parse_metadata(meta).unwrap()),
+            event_id: None,
+            stream: false,
+            request_size: 0,
+            response_size: 0,
+            error: None,
+            attempts: vec![],
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    #[test]
+    fn ring_filters_and_limit() {
+        let store = LogStore::new(3);
+        for (i, p) in ["a", "b", "a", "a"].iter().enumerate() {
+            store.record(record(p, i % 2 == 0, &format!(r#"{{"i":{i}}}"#)));
+        }
+        let all: Vec<Value> = serde_json::from_str(&store.query(&LogFilter::default())).unwrap();
+        assert_eq!(all.len(), 3, "capacity keeps the newest");
+        assert_eq!(all[0]["metadata"]["i"], 1);
+        let f = LogFilter::parse(Some(r#"{"provider":"a","limit":1}"#)).unwrap();
+        let some: Vec<Value> = serde_json::from_str(&store.query(&f)).unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!(some[0]["metadata"]["i"], 3);
+        let f = LogFilter::parse(Some(r#"{"metadata":{"i":2},"success":true}"#)).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<Value>>(&store.query(&f))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(LogFilter::parse(Some(r#"{"provder":"a"}"#)).is_err());
+        assert!(LogFilter::parse(Some(r#"{"limit":-1}"#)).is_err());
+        assert!(LogFilter::parse(Some("[")).is_err());
+    }
+
+    #[test]
+    fn callback_replacement_waits_for_running_callbacks() {
+        let store = Arc::new(LogStore::new(0));
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = calls.clone();
+        store.set_callback(Some(Arc::new(move |_json: &str| {
+            std::thread::sleep(Duration::from_millis(100));
+            c.fetch_add(1, Ordering::SeqCst);
+        })));
+        let s = store.clone();
+        let t = std::thread::spawn(move || s.record(record("a", true, "{}")));
+        std::thread::sleep(Duration::from_millis(30));
+        store.set_callback(None);
+        // The running callback finished before set_callback returned.
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        t.join().unwrap();
+        store.record(record("a", true, "{}"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,251 @@
+//! Counters per provider and model, as JSON or Prometheus text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+#[derive(Debug, Clone, Default)]
+struct Series {
+    requests: u64,
+    errors: u64,
+    cache_hits: u64,
+    tokens_in: u64,
+    tokens_out: u64,
+    cost: f64,
+    /// Counts per bucket (not cumulative), plus one for +Inf.
+    buckets: Vec<u64>,
+    latency_sum: f64,
+}
+
+/// A counter's name, help text and how to read it from a series.
+type Counter = (&'static str, &'static str, fn(&Series) -> f64);
+
+/// What one finished request adds.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub provider: String,
+    pub model: String,
+    pub success: bool,
+    pub cached: bool,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    series: Mutex<BTreeMap<(String, String), Series>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, o: Observation) {
+        let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let s = all.entry((o.provider, o.model)).or_insert_with(|| Series {
+            buckets: vec![0; LATENCY_BUCKETS.len() + 1],
+            ..Series::default()
+        });
+        s.requests += 1;
+        s.errors += u64::from(!o.success);
+        s.cache_hits += u64::from(o.cached);
+        s.tokens_in += o.tokens_in;
+        s.tokens_out += o.tokens_out;
+        s.cost += o.cost;
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|b| o.seconds <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        s.buckets[bucket] += 1;
+        s.latency_sum += o.seconds;
+    }
+
+    fn snapshot(&self) -> BTreeMap<(String, String), Series> {
+        self.series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `{"series":[{"provider","model","requests","errors","cache_hits",
+    /// "tokens_in","tokens_out","cost","latency":{"sum_seconds","count",
+    /// "buckets":[{"le":0.005,"count":n (cumulative)},...,{"le":"+Inf",..}]}}]}`
+    pub fn to_json(&self) -> String {
+        let series: Vec<Value> = self
+            .snapshot()
+            .into_iter()
+            .map(|((provider, model), s)| {
+                let mut cumulative = 0;
+                let buckets: Vec<Value> = s
+                    .buckets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        cumulative += n;
+                        let le = LATENCY_BUCKETS.get(i).map_or(json!("+Inf"), |b| json!(b));
+                        json!({"le": le, "count": cumulative})
+                    })
+                    .collect();
+                json!({
+                    "provider": provider, "model": model,
+                    "requests": s.requests, "errors": s.errors, "cache_hits": s.cache_hits,
+                    "tokens_in": s.tokens_in, "tokens_out": s.tokens_out, "cost": s.cost,
+                    "latency": {"sum_seconds": s.latency_sum, "count": s.requests, "buckets": buckets},
+                })
+            })
+            .collect();
+        json!({ "series": series }).to_string()
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn to_prometheus(&self) -> String {
+        let snapshot = self.snapshot();
+        let mut out = String::new();
+        let counters: [Counter; 6] = [
+            (
+                "aigw_requests_total",
+                "Requests sent through the gateway.",
+                |s| s.requests as f64,
+            ),
+            (
+                "aigw_errors_total",
+                "Requests that ended without a 2xx response.",
+                |s| s.errors as f64,
+            ),
+            (
+                "aigw_cache_hits_total",
+                "Requests served from the response cache.",
+                |s| s.cache_hits as f64,
+            ),
+            (
+                "aigw_tokens_in_total",
+                "Input (prompt) tokens reported by providers.",
+                |s| s.tokens_in as f64,
+            ),
+            (
+                "aigw_tokens_out_total",
+                "Output (completion) tokens reported by providers.",
+                |s| s.tokens_out as f64,
+            ),
+            (
+                "aigw_cost_usd_total",
+                "Cost in US dollars, from prices or custom costs.",
+                |s| s.cost,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((provider, model), s) in &snapshot {
+                let _ = writeln!(
+                    out,
+                    "{name}{} {}",
+                    labels(provider, model, None),
+                    number(value(s))
+                );
+            }
+        }
+        let name = "aigw_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from the call to its end.\n# TYPE {name} histogram"
+        );
+        for ((provider, model), s) in &snapshot {
+            let mut cumulative = 0;
+            for (i, n) in s.buckets.iter().enumerate() {
+                cumulative += n;
+                let le = LATENCY_BUCKETS
+                    .get(i)
+                    .map_or("+Inf".to_string(), |b| number(*b));
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {cumulative}",
+                    labels(provider, model, Some(&le))
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_sum{} {}",
+                labels(provider, model, None),
+                number(s.latency_sum)
+            );
+            let _ = writeln!(
+                out,
+                "{name}_count{} {}",
+                labels(provider, model, None),
+                s.requests
+            );
+        }
+        out
+    }
+}
+
+fn number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "NaN".into()
+    }
+}
+
+/// Label values escaped as the exposition format requires.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels(provider: &str, model: &str, le: Option<&str>) -> String {
+    let mut s = format!(
+        "{{provider=\"{}\",model=\"{}\"",
+        escape(provider),
+        escape(model)
+    );
+    if let Some(le) = le {
+        let _ = write!(s, ",le=\"{le}\"");
+    }
+    s.push('}');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_formats() {
+        let m = Metrics::default();
+        for (secs, ok) in [(0.003, true), (0.2, true), (100.0, false)] {
+            m.observe(Observation {
+                provider: "openai".into(),
+                model: "gpt-\"4o\"".into(),
+                success: ok,
+                cached: secs < 0.01,
+                tokens_in: 10,
+                tokens_out: 5,
+                cost: 0.5,
+                seconds: secs,
+            });
+        }
+        let j: Value = serde_json::from_str(&m.to_json()).unwrap();
+        let s = &j["series"][0];
+        assert_eq!(s["requests"], 3);
+        assert_eq!(s["errors"], 1);
+        assert_eq!(s["cache_hits"], 1);
+        assert_eq!(s["tokens_in"], 30);
+        assert_eq!(s["latency"]["buckets"][0]["count"], 1);
+        assert_eq!(s["latency"]["buckets"][LATENCY_BUCKETS.len()]["count"], 3);
+        let p = m.to_prometheus();
+        assert!(
+            p.contains(r#"aigw_requests_total{provider="openai",model="gpt-\"4o\""} 3"#),
+            "{p}"
+        );
+        assert!(p.contains(r#"aigw_request_duration_seconds_bucket{provider="openai",model="gpt-\"4o\"",le="+Inf"} 3"#), "{p}");
+        assert!(p.contains(r#"aigw_request_duration_seconds_bucket{provider="openai",model="gpt-\"4o\"",le="0.25"} 2"#), "{p}");
+    }
+}

@@ -1,0 +1,388 @@
+//! Tokens and cost: reading a provider's usage report out of a response
+//! (plain JSON or a stream of events) and pricing it.
+
+use serde_json::Value;
+
+/// Token counts a response reported. Either may be missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub tokens_in: Option<u64>,
+    pub tokens_out: Option<u64>,
+}
+
+impl Usage {
+    pub fn is_empty(&self) -> bool {
+        self.tokens_in.is_none() && self.tokens_out.is_none()
+    }
+
+    /// Later reports win field by field (a stream's final chunk, Anthropic's
+    /// `message_delta` after `message_start`).
+    fn merge(&mut self, later: Usage) {
+        self.tokens_in = later.tokens_in.or(self.tokens_in);
+        self.tokens_out = later.tokens_out.or(self.tokens_out);
+    }
+}
+
+fn count(v: &Value, path: &[&str]) -> Option<u64> {
+    let mut v = v;
+    for key in path {
+        v = v.get(key)?;
+    }
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+}
+
+/// The usage in one JSON document: a whole response body, or one streamed
+/// event's data. Knows every format the built-in providers use:
+/// - OpenAI and compatibles: `usage.prompt_tokens` / `usage.completion_tokens`
+/// - Anthropic: `usage.input_tokens` / `usage.output_tokens`, and in streams
+///   `message.usage` of `message_start`
+/// - Google: `usageMetadata.promptTokenCount` / `candidatesTokenCount`
+/// - Workers AI: the same fields under `result.usage` (or top-level `usage`
+///   in streams)
+/// - Cohere: `meta.billed_units` (v1), `usage.billed_units` or
+///   `usage.tokens` (v2), and `response.meta.billed_units` in v1 stream-end
+///   events, `delta.usage.billed_units` in v2 message-end events
+pub fn usage_in(doc: &Value) -> Usage {
+    // Later entries win where several are present (Cohere's billed units
+    // over its raw token counts).
+    let candidates: [&[&str]; 9] = [
+        &["usage"],
+        &["message", "usage"],
+        &["result", "usage"],
+        &["response", "usage"],
+        &["usage", "tokens"],
+        &["usage", "billed_units"],
+        &["meta", "billed_units"],
+        &["response", "meta", "billed_units"],
+        &["delta", "usage", "billed_units"],
+    ];
+    let mut found = Usage::default();
+    for path in candidates {
+        let Some(u) = path.iter().try_fold(doc, |v, key| v.get(key)) else {
+            continue;
+        };
+        if !u.is_object() {
+            continue;
+        }
+        let usage = Usage {
+            tokens_in: count(u, &["prompt_tokens"])
+                .or_else(|| count(u, &["input_tokens"]))
+                .or_else(|| count(u, &["inputTokens"])),
+            tokens_out: count(u, &["completion_tokens"])
+                .or_else(|| count(u, &["output_tokens"]))
+                .or_else(|| count(u, &["outputTokens"])),
+        };
+        found.merge(usage);
+    }
+    if let Some(meta) = doc.get("usageMetadata") {
+        found.merge(Usage {
+            tokens_in: count(meta, &["promptTokenCount"]),
+            tokens_out: count(meta, &["candidatesTokenCount"]),
+        });
+    }
+    found
+}
+
+/// Usage of a whole JSON response body.
+pub fn usage_of_body(body: &[u8]) -> Usage {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(doc @ Value::Object(_)) => usage_in(&doc),
+        // Google's streamGenerateContent without SSE answers a JSON array.
+        Ok(Value::Array(items)) => {
+            let mut usage = Usage::default();
+            for item in &items {
+                usage.merge(usage_in(item));
+            }
+            usage
+        }
+        _ => Usage::default(),
+    }
+}
+
+/// Accumulates usage over a stream's events.
+#[derive(Debug, Default)]
+pub struct StreamUsage {
+    usage: Usage,
+}
+
+impl StreamUsage {
+    /// Looks at one event's data. Cheap for events without usage: the JSON
+    /// is parsed only when the text mentions a usage field.
+    pub fn event(&mut self, data: &str) {
+        if !(data.contains("usage") || data.contains("billed_units")) || !data.starts_with('{') {
+            return;
+        }
+        if let Ok(doc) = serde_json::from_str::<Value>(data) {
+            self.usage.merge(usage_in(&doc));
+        }
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+}
+
+/// A caller's own prices (`cf-aig-custom-cost`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CustomCost {
+    PerToken { input: f64, output: f64 },
+    Total(f64),
+}
+
+impl CustomCost {
+    /// Parses `{"per_token_in":..,"per_token_out":..}` or `{"total_cost":..}`.
+    pub fn parse(text: &str) -> Result<CustomCost, String> {
+        let doc: serde_json::Map<String, Value> =
+            serde_json::from_str(text).map_err(|_| "expected a JSON object".to_string())?;
+        let number = |key: &str| -> Result<Option<f64>, String> {
+            match doc.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(Some)
+                    .ok_or_else(|| format!("{key} must be a non-negative number")),
+            }
+        };
+        if let Some(key) = doc
+            .keys()
+            .find(|k| !["per_token_in", "per_token_out", "total_cost"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "unknown key {key:?} (expected per_token_in, per_token_out or total_cost)"
+            ));
+        }
+        match (
+            number("per_token_in")?,
+            number("per_token_out")?,
+            number("total_cost")?,
+        ) {
+            (None, None, Some(total)) => Ok(CustomCost::Total(total)),
+            (input, output, None) if input.is_some() || output.is_some() => {
+                Ok(CustomCost::PerToken {
+                    input: input.unwrap_or(0.0),
+                    output: output.unwrap_or(0.0),
+                })
+            }
+            _ => Err("give per_token_in/per_token_out, or total_cost alone".into()),
+        }
+    }
+}
+
+/// USD per million tokens, input and output, for the common models of the
+/// built-in providers (list prices; matched by the longest model-name prefix,
+/// so dated variants such as `gpt-4o-mini-2024-07-18` match). A model not
+/// listed has no cost unless `cf-aig-custom-cost` gives one.
+pub const PRICES: &[(&str, f64, f64)] = &[
+    // OpenAI
+    ("gpt-4o-mini", 0.15, 0.60),
+    ("gpt-4o", 2.50, 10.00),
+    ("gpt-4.1-nano", 0.10, 0.40),
+    ("gpt-4.1-mini", 0.40, 1.60),
+    ("gpt-4.1", 2.00, 8.00),
+    ("gpt-4-turbo", 10.00, 30.00),
+    ("gpt-4", 30.00, 60.00),
+    ("gpt-3.5-turbo", 0.50, 1.50),
+    ("o1-mini", 1.10, 4.40),
+    ("o1", 15.00, 60.00),
+    ("o3-mini", 1.10, 4.40),
+    ("o4-mini", 1.10, 4.40),
+    ("text-embedding-3-small", 0.02, 0.0),
+    ("text-embedding-3-large", 0.13, 0.0),
+    // Anthropic
+    ("claude-3-5-sonnet", 3.00, 15.00),
+    ("claude-3-7-sonnet", 3.00, 15.00),
+    ("claude-sonnet-4", 3.00, 15.00),
+    ("claude-3-5-haiku", 0.80, 4.00),
+    ("claude-3-haiku", 0.25, 1.25),
+    ("claude-3-opus", 15.00, 75.00),
+    ("claude-opus-4", 15.00, 75.00),
+    // Google
+    ("gemini-1.5-flash", 0.075, 0.30),
+    ("gemini-1.5-pro", 1.25, 5.00),
+    ("gemini-2.0-flash", 0.10, 0.40),
+    ("gemini-2.5-flash", 0.30, 2.50),
+    ("gemini-2.5-pro", 1.25, 10.00),
+    // Mistral
+    ("mistral-large", 2.00, 6.00),
+    ("mistral-small", 0.20, 0.60),
+    ("open-mistral-nemo", 0.15, 0.15),
+    // Groq, Cerebras, Workers AI (Llama)
+    ("llama-3.1-8b", 0.05, 0.08),
+    ("llama-3.3-70b", 0.59, 0.79),
+    ("llama3-70b", 0.59, 0.79),
+    ("llama3-8b", 0.05, 0.08),
+    ("@cf/meta/llama-3.1-8b-instruct", 0.28, 0.83),
+    // DeepSeek, xAI, Cohere, Perplexity
+    ("deepseek-chat", 0.27, 1.10),
+    ("deepseek-reasoner", 0.55, 2.19),
+    ("grok-2", 2.00, 10.00),
+    ("grok-3", 3.00, 15.00),
+    ("command-r-plus", 2.50, 10.00),
+    ("command-r", 0.15, 0.60),
+    ("sonar-pro", 3.00, 15.00),
+    ("sonar", 1.00, 1.00),
+];
+
+/// The list price of a model, per token (input, output).
+pub fn price_of(model: &str) -> Option<(f64, f64)> {
+    // OpenRouter-style "vendor/model" names price as the model.
+    let bare =
+        model.rsplit_once('/').map_or(
+            model,
+            |(vendor, m)| if vendor.starts_with('@') { model } else { m },
+        );
+    PRICES
+        .iter()
+        .filter(|(prefix, _, _)| bare.starts_with(prefix) || model.starts_with(prefix))
+        .max_by_key(|(prefix, _, _)| prefix.len())
+        .map(|(_, i, o)| (i / 1e6, o / 1e6))
+}
+
+/// Cost in USD of a response, from the caller's custom cost if given, else
+/// the price table. `None` when it cannot be known.
+pub fn cost(model: Option<&str>, usage: Usage, custom: Option<CustomCost>) -> Option<f64> {
+    match custom {
+        Some(CustomCost::Total(total)) => Some(total),
+        Some(CustomCost::PerToken { input, output }) => {
+            if usage.is_empty() {
+                return None;
+            }
+            Some(
+                usage.tokens_in.unwrap_or(0) as f64 * input
+                    + usage.tokens_out.unwrap_or(0) as f64 * output,
+            )
+        }
+        None => {
+            let (input, output) = price_of(model?)?;
+            if usage.is_empty() {
+                return None;
+            }
+            Some(
+                usage.tokens_in.unwrap_or(0) as f64 * input
+                    + usage.tokens_out.unwrap_or(0) as f64 * output,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(i: u64, o: u64) -> Usage {
+        Usage {
+            tokens_in: Some(i),
+            tokens_out: Some(o),
+        }
+    }
+
+    #[test]
+    fn plain_bodies_of_every_provider() {
+        let cases: &[(&str, Usage)] = &[
+            (
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#,
+                u(10, 5),
+            ),
+            (
+                r#"{"type":"message","usage":{"input_tokens":12,"output_tokens":7}}"#,
+                u(12, 7),
+            ),
+            (
+                r#"{"candidates":[],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}"#,
+                u(3, 4),
+            ),
+            (
+                r#"{"result":{"response":"x","usage":{"prompt_tokens":8,"completion_tokens":2}},"success":true}"#,
+                u(8, 2),
+            ),
+            (
+                r#"{"text":"x","meta":{"billed_units":{"input_tokens":20,"output_tokens":9}}}"#,
+                u(20, 9),
+            ),
+            (
+                r#"{"message":{},"usage":{"billed_units":{"input_tokens":21,"output_tokens":6},"tokens":{"input_tokens":30,"output_tokens":6}}}"#,
+                u(21, 6),
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(usage_of_body(body.as_bytes()), *want, "{body}");
+        }
+        assert!(usage_of_body(b"[]").is_empty());
+        assert!(usage_of_body(b"not json").is_empty());
+        assert!(usage_of_body(br#"{"choices":[]}"#).is_empty());
+    }
+
+    #[test]
+    fn streamed_usage() {
+        // OpenAI: the final chunk (stream_options.include_usage) carries it.
+        let mut s = StreamUsage::default();
+        s.event(r#"{"choices":[{"delta":{"content":"hi"}}]}"#);
+        s.event(r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3}}"#);
+        s.event("[DONE]");
+        assert_eq!(s.usage(), u(9, 3));
+        // Anthropic: input in message_start, output in message_delta.
+        let mut s = StreamUsage::default();
+        s.event(
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#,
+        );
+        s.event(r#"{"type":"content_block_delta","delta":{"text":"x"}}"#);
+        s.event(r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#);
+        assert_eq!(s.usage(), u(25, 15));
+        // Google: every chunk has usageMetadata; the last wins.
+        let mut s = StreamUsage::default();
+        s.event(r#"{"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":1}}"#);
+        s.event(r#"{"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":6}}"#);
+        assert_eq!(s.usage(), u(4, 6));
+        // Workers AI and Cohere stream ends.
+        let mut s = StreamUsage::default();
+        s.event(r#"{"response":"","usage":{"prompt_tokens":5,"completion_tokens":11}}"#);
+        assert_eq!(s.usage(), u(5, 11));
+        let mut s = StreamUsage::default();
+        s.event(r#"{"event_type":"stream-end","response":{"meta":{"billed_units":{"input_tokens":2,"output_tokens":3}}}}"#);
+        assert_eq!(s.usage(), u(2, 3));
+        let mut s = StreamUsage::default();
+        s.event(r#"{"type":"message-end","delta":{"usage":{"billed_units":{"input_tokens":7,"output_tokens":8}}}}"#);
+        assert_eq!(s.usage(), u(7, 8));
+    }
+
+    #[test]
+    fn prices_and_costs() {
+        assert_eq!(
+            price_of("gpt-4o-mini-2024-07-18"),
+            Some((0.15 / 1e6, 0.60 / 1e6))
+        );
+        assert_eq!(price_of("gpt-4o"), Some((2.5 / 1e6, 10.0 / 1e6)));
+        assert_eq!(price_of("openai/gpt-4o-mini"), price_of("gpt-4o-mini"));
+        assert!(price_of("@cf/meta/llama-3.1-8b-instruct").is_some());
+        assert_eq!(price_of("my-own-model"), None);
+        let c = cost(Some("gpt-4o-mini"), u(1_000_000, 1_000_000), None).unwrap();
+        assert!((c - 0.75).abs() < 1e-9, "{c}");
+        assert_eq!(cost(Some("unknown"), u(1, 1), None), None);
+        assert_eq!(cost(Some("gpt-4o"), Usage::default(), None), None);
+        let custom =
+            CustomCost::parse(r#"{"per_token_in":0.000001,"per_token_out":0.000002}"#).unwrap();
+        let c = cost(Some("unknown"), u(100, 50), Some(custom)).unwrap();
+        assert!((c - 0.0002).abs() < 1e-12, "{c}");
+        assert_eq!(
+            cost(
+                None,
+                Usage::default(),
+                Some(CustomCost::parse(r#"{"total_cost":0.5}"#).unwrap())
+            ),
+            Some(0.5)
+        );
+        for bad in [
+            "",
+            "[]",
+            r#"{"per_token_in":-1}"#,
+            r#"{"total":1}"#,
+            r#"{}"#,
+            r#"{"total_cost":1,"per_token_in":1}"#,
+            r#"{"per_token_in":"x"}"#,
+        ] {
+            assert!(CustomCost::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
