@@ -63,6 +63,15 @@ typedef enum aigw_status {
   AIGW_ERR_PANIC = 15,
 } aigw_status;
 
+// Formats of `aigw_gateway_metrics`.
+typedef enum aigw_metrics_format {
+  // `{"series":[{"provider","model","requests","errors","cache_hits",
+  // "tokens_in","tokens_out","cost","latency":{...}}]}`
+  AIGW_METRICS_JSON = 0,
+  // The Prometheus text exposition format (0.0.4).
+  AIGW_METRICS_PROMETHEUS = 1,
+} aigw_metrics_format;
+
 // A cancel handle. Attach it to a request with `aigw_request_set_cancel`;
 // `aigw_cancel_trigger` from any thread then makes the send return
 // `AIGW_ERR_CANCELLED` within about 100 ms, even while the upstream is
@@ -104,6 +113,15 @@ typedef struct aigw_request aigw_request;
 // `aigw_response_free`. Immutable: may be read from any thread at once.
 // Every pointer borrowed from it lives until `aigw_response_free`.
 typedef struct aigw_response aigw_response;
+
+// Receives each log record as JSON (`record_json`, `len` bytes, also
+// NUL-terminated), borrowed for the duration of the call.
+//
+// Runs on the thread that made the request, right before its send returns,
+// so it may run on several threads at once: it must be thread-safe, and so
+// must `userdata`. It must not call `aigw_gateway_set_log_callback` on the
+// same gateway (that call waits for running callbacks to finish).
+typedef void (*aigw_log_callback)(void *userdata, const char *record_json, size_t len);
 
 // Called once, when the serving response is chosen, with its head (status,
 // headers, `cf-aig-step`; empty body). `head` is borrowed for the duration
@@ -218,6 +236,42 @@ enum aigw_status aigw_send(const struct aigw_gateway *gw,
                            const struct aigw_request *req,
                            struct aigw_response **out,
                            struct aigw_error **error);
+
+// Sets the function that receives every log record (see
+// `aigw_log_callback`), replacing any earlier one; NULL `cb` removes it.
+//
+// Safe while other threads send: when this returns, the previous callback
+// is not running anywhere and will not be called again, so its userdata
+// may be released. Records skipped with `cf-aig-collect-log: false` never
+// reach it. `gw` NULL is `AIGW_ERR_NULL_ARGUMENT`.
+enum aigw_status aigw_gateway_set_log_callback(struct aigw_gateway *gw,
+                                               aigw_log_callback cb,
+                                               void *userdata);
+
+// The most recent log records (up to the config's `log_capacity`, default
+// 1000) as a JSON array, oldest first.
+//
+// `filter_json` may be NULL or "" for all records, or a JSON object with
+// any of `"provider"`, `"model"`, `"event_id"` (strings), `"success"`,
+// `"cached"` (booleans), `"metadata"` (an object: every entry must match)
+// and `"limit"` (keep only the newest n). A malformed filter is
+// `AIGW_ERR_INVALID_ARGUMENT`. On `AIGW_OK`, `*out_json` receives a
+// NUL-terminated string the caller frees with `aigw_string_free`.
+enum aigw_status aigw_gateway_logs(const struct aigw_gateway *gw,
+                                   const char *filter_json,
+                                   char **out_json);
+
+// The gateway's metrics, per provider and model: requests, errors, cache
+// hits, tokens in and out, cost, and a latency histogram.
+//
+// `format` is `AIGW_METRICS_JSON` or `AIGW_METRICS_PROMETHEUS`; anything
+// else is `AIGW_ERR_INVALID_ARGUMENT`. On `AIGW_OK`, `*out` receives a
+// NUL-terminated string the caller frees with `aigw_string_free`.
+enum aigw_status aigw_gateway_metrics(const struct aigw_gateway *gw, int format, char **out);
+
+// Frees a string the library handed out (`aigw_gateway_logs`,
+// `aigw_gateway_metrics`). NULL is a no-op. Never pass it to `free()`.
+void aigw_string_free(char *s);
 
 // Creates a request.
 //

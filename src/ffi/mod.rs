@@ -17,6 +17,7 @@
 pub mod cancel;
 pub mod error;
 pub mod gateway;
+pub mod logs;
 pub mod request;
 pub mod response;
 pub mod status;
