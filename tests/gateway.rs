@@ -339,7 +339,10 @@ fn retry_after_is_honoured_and_capped() {
         .send(&request(
             "POST",
             "openai/chat/completions",
-            &[("x-mock", "status=429,retry_after=0"), ("cf-aig-max-attempts", "2")],
+            &[
+                ("x-mock", "status=429,retry_after=0"),
+                ("cf-aig-max-attempts", "2"),
+            ],
             "{}",
         ))
         .unwrap();
