@@ -197,14 +197,12 @@ impl Gateway {
                 return Err(Error::new(
                     ErrorKind::RateLimited,
                     format!(
-                        "rate limited: at most {} requests per {} s ({:?} window); the next request is allowed in {} ms",
+                        "rate limited: at most {} requests per {} s ({} window); the next request is allowed in {} ms",
                         c.limit,
                         c.interval.as_secs(),
                         c.technique,
                         wait.as_millis().max(1)
-                    )
-                    .replace("Fixed", "fixed")
-                    .replace("Sliding", "sliding"),
+                    ),
                 ));
             }
         }

@@ -17,6 +17,15 @@ pub enum Technique {
     Sliding,
 }
 
+impl std::fmt::Display for Technique {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Technique::Fixed => "fixed",
+            Technique::Sliding => "sliding",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {
     pub limit: u64,
