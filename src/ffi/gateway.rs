@@ -3,10 +3,10 @@
 use std::ffi::c_char;
 
 use crate::config::Config;
-use crate::ffi::error::{aigw_error, report};
+use crate::ffi::error::aigw_error;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, ref_arg, str_arg, write_out};
+use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg, str_arg};
 use crate::gateway::Gateway;
 
 /// A configured gateway: providers, defaults, and a pool of upstream
@@ -50,15 +50,8 @@ pub extern "C" fn aigw_gateway_new(
             let gateway = Gateway::new(config)?;
             Ok(Box::into_raw(Box::new(aigw_gateway { inner: gateway })))
         })();
-        match result {
-            Ok(gw) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out, gw) };
-                aigw_status::AIGW_OK
-            }
-            // SAFETY: `error` is NULL or writable per the contract.
-            Err(f) => unsafe { report(error, f) },
-        }
+        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
+        unsafe { finish(result, out, error) }
     })
 }
 
@@ -107,14 +100,7 @@ pub extern "C" fn aigw_send(
             let response = gw.inner.send(&req.inner)?;
             Ok(aigw_response::boxed(response))
         })();
-        match result {
-            Ok(r) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out, r) };
-                aigw_status::AIGW_OK
-            }
-            // SAFETY: `error` is NULL or writable per the contract.
-            Err(f) => unsafe { report(error, f) },
-        }
+        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
+        unsafe { finish(result, out, error) }
     })
 }

@@ -4,7 +4,7 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
 use crate::ffi::gateway::aigw_gateway;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, mut_arg, ref_arg, str_arg, write_out};
+use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, mut_arg, ref_arg, str_arg};
 use crate::log::LogFilter;
 
 /// Receives each log record as JSON (`record_json`, `len` bytes, also
@@ -117,14 +117,8 @@ pub extern "C" fn aigw_gateway_logs(
             let filter = LogFilter::parse(filter_text)?;
             Ok(gw.inner.logs_json(&filter))
         })();
-        match result {
-            Ok(text) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out_json, hand_out(text)) };
-                aigw_status::AIGW_OK
-            }
-            Err(f) => f.status,
-        }
+        // SAFETY: `out_json` was checked non-NULL; no error object is asked for.
+        unsafe { finish(result.map(hand_out), out_json, std::ptr::null_mut()) }
     })
 }
 
@@ -157,14 +151,8 @@ pub extern "C" fn aigw_gateway_metrics(
                 other => Err(Failure::invalid(format!("unknown metrics format {other}"))),
             }
         })();
-        match result {
-            Ok(text) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out, hand_out(text)) };
-                aigw_status::AIGW_OK
-            }
-            Err(f) => f.status,
-        }
+        // SAFETY: `out` was checked non-NULL; no error object is asked for.
+        unsafe { finish(result.map(hand_out), out, std::ptr::null_mut()) }
     })
 }
 

@@ -104,11 +104,26 @@ pub(crate) unsafe fn mut_arg<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T
     unsafe { ptr.as_mut() }.ok_or_else(|| Failure::null(what))
 }
 
-/// Writes `value` through a required out-pointer.
+/// Ends a call that hands out a value: on success writes it through `out`
+/// and returns `AIGW_OK` (out-parameters are written only then); on failure
+/// stores an `aigw_error` through `error`, if that is not NULL, and returns
+/// the failure's status.
 ///
 /// # Safety
-/// `out` is a valid, writable pointer (checked for NULL by the caller first).
-pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
-    // SAFETY: per the caller's contract.
-    unsafe { out.write(value) }
+/// `out` is writable when `result` is `Ok` (callers check it for NULL
+/// first); `error` is NULL or writable.
+pub(crate) unsafe fn finish<T>(
+    result: Result<T, Failure>,
+    out: *mut T,
+    error: *mut *mut error::aigw_error,
+) -> aigw_status {
+    match result {
+        Ok(value) => {
+            // SAFETY: per the caller's contract.
+            unsafe { out.write(value) };
+            aigw_status::AIGW_OK
+        }
+        // SAFETY: per the caller's contract.
+        Err(failure) => unsafe { error::report(error, failure) },
+    }
 }

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use crate::ffi::cancel::aigw_cancel;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, mut_arg, ref_arg, str_arg, write_out};
+use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, mut_arg, ref_arg, str_arg};
 use crate::request::Request;
 
 /// A request to send through a gateway.
@@ -38,7 +38,7 @@ pub extern "C" fn aigw_request_new(
     out: *mut *mut aigw_request,
 ) -> aigw_status {
     ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        status_of((|| {
+        let result = (|| {
             // SAFETY: NULL or NUL-terminated strings per the contract.
             let method = unsafe { str_arg(method, "method") }?;
             let path = unsafe { str_arg(path, "path") }?;
@@ -46,15 +46,10 @@ pub extern "C" fn aigw_request_new(
                 return Err(Failure::null("out"));
             }
             let request = Request::new(method, path)?;
-            // SAFETY: checked non-NULL above.
-            unsafe {
-                write_out(
-                    out,
-                    Box::into_raw(Box::new(aigw_request { inner: request })),
-                )
-            };
-            Ok(())
-        })())
+            Ok(Box::into_raw(Box::new(aigw_request { inner: request })))
+        })();
+        // SAFETY: `out` was checked non-NULL; no error object is asked for.
+        unsafe { finish(result, out, std::ptr::null_mut()) }
     })
 }
 

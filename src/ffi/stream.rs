@@ -2,11 +2,11 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use crate::ffi::error::{aigw_error, report};
+use crate::ffi::error::aigw_error;
 use crate::ffi::gateway::aigw_gateway;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, ref_arg, write_out};
+use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg};
 use crate::response::Response;
 use crate::sse::SseEvent;
 use crate::stream::StreamSink;
@@ -164,14 +164,7 @@ pub extern "C" fn aigw_send_stream(
             let head = gw.inner.send_stream(&req.inner, &mut sink)?;
             Ok(aigw_response::boxed(head))
         })();
-        match result {
-            Ok(r) => {
-                // SAFETY: checked non-NULL above.
-                unsafe { write_out(out, r) };
-                aigw_status::AIGW_OK
-            }
-            // SAFETY: `error` is NULL or writable per the contract.
-            Err(f) => unsafe { report(error, f) },
-        }
+        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
+        unsafe { finish(result, out, error) }
     })
 }
