@@ -1,0 +1,3 @@
+module github.com/aigw/aigw-go
+
+go 1.19
