@@ -219,6 +219,15 @@ impl Gateway {
 
         for step in &plan.steps {
             let settings = &step.settings;
+            let mut who = format!("{} at {}", step.target.provider, step.target.host);
+            if let Some(proxy) = self.upstream.proxy_for(&step.target.url) {
+                who.push_str(&format!(" via proxy {proxy}"));
+            }
+            let place = if plan.universal {
+                format!("step {} ({who})", step.index)
+            } else {
+                who
+            };
             let mut attempts_made = 0;
             let mut outcome = String::new();
             // What this step's previous attempt asked for in Retry-After.
@@ -229,7 +238,12 @@ impl Gateway {
                     let asked = retry_after
                         .unwrap_or(Duration::ZERO)
                         .min(self.config.retry_after_cap);
-                    sleep_unless_cancelled(backoff.max(asked), state)?;
+                    sleep_unless_cancelled(backoff.max(asked), state).map_err(|e| {
+                        Error::new(
+                            e.kind,
+                            format!("{place}: {} while waiting to retry", e.message),
+                        )
+                    })?;
                 }
                 attempts_made += 1;
                 trace.last_step = Some(step.index);
@@ -281,6 +295,10 @@ impl Gateway {
                         trace.ttfb = head_at.map(|t| t - trace.started);
                         return Ok(Finished::Served(response));
                     }
+                    // Name where a cancel struck; other fatal errors say so already.
+                    Verdict::Fatal(e) if e.kind == ErrorKind::Cancelled => {
+                        return Err(Error::new(e.kind, format!("{place}: {}", e.message)));
+                    }
                     Verdict::Fatal(e) => return Err(e),
                     Verdict::Rejected(response) => {
                         all_timeouts = false;
@@ -311,15 +329,7 @@ impl Gateway {
             } else {
                 format!(" after {attempts_made} attempts")
             };
-            let mut who = format!("{} at {}", step.target.provider, step.target.host);
-            if let Some(proxy) = self.upstream.proxy_for(&step.target.url) {
-                who.push_str(&format!(" via proxy {proxy}"));
-            }
-            failures.push(if plan.universal {
-                format!("step {} ({who}): {outcome}{tries}", step.index)
-            } else {
-                format!("{who}: {outcome}{tries}")
-            });
+            failures.push(format!("{place}: {outcome}{tries}"));
         }
 
         if let Some(response) = last_http {
