@@ -205,11 +205,19 @@ impl LogStore {
         if self.capacity == 0 {
             return;
         }
+        // Ids are taken when requests start, records arrive when they end:
+        // keep the ring in id (start) order, so "oldest first" holds even
+        // when requests overlap. Arrivals are only slightly out of order, so
+        // the search from the back is short.
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         if ring.len() == self.capacity {
+            if ring.front().is_some_and(|oldest| oldest.id > record.id) {
+                return; // older than everything kept
+            }
             ring.pop_front();
         }
-        ring.push_back(record);
+        let at = ring.iter().rposition(|r| r.id <= record.id).map_or(0, |i| i + 1);
+        ring.insert(at, record);
     }
 
     /// The stored records that match `filter`, oldest first, as a JSON array.
@@ -453,6 +461,21 @@ mod tests {
             request_body: None,
             response_body: None,
         }
+    }
+
+    #[test]
+    fn ring_keeps_start_order_when_requests_end_out_of_order() {
+        let store = LogStore::new(3);
+        let with_id = |id: &str| LogRecord {
+            id: id.into(),
+            ..record("a", true, "{}")
+        };
+        for id in ["02", "01", "04", "03", "00", "05"] {
+            store.record(with_id(id));
+        }
+        let kept: Vec<Value> = serde_json::from_str(&store.query(&LogFilter::default())).unwrap();
+        let ids: Vec<&str> = kept.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["03", "04", "05"]);
     }
 
     #[test]
