@@ -216,7 +216,10 @@ impl LogStore {
             }
             ring.pop_front();
         }
-        let at = ring.iter().rposition(|r| r.id <= record.id).map_or(0, |i| i + 1);
+        let at = ring
+            .iter()
+            .rposition(|r| r.id <= record.id)
+            .map_or(0, |i| i + 1);
         ring.insert(at, record);
     }
 

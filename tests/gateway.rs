@@ -642,7 +642,11 @@ fn cancel_interrupts_a_silent_upstream() {
         let e = gw.send(&req).unwrap_err();
         let latency = waiter.join().unwrap().elapsed();
         assert_eq!(e.kind, ErrorKind::Cancelled, "{directive}: {}", e.message);
-        assert!(e.message.contains("openai at 127.0.0.1"), "names where: {}", e.message);
+        assert!(
+            e.message.contains("openai at 127.0.0.1"),
+            "names where: {}",
+            e.message
+        );
         assert!(
             latency < Duration::from_millis(500),
             "{directive}: {latency:?}"
