@@ -23,7 +23,16 @@ fn main() {
     // The version macros come from Cargo.toml, so they cannot drift.
     let version = |key: &str| env::var(key).expect("set by cargo");
     config.after_includes = Some(format!(
-        "\n#define AIGW_VERSION_MAJOR {}\n#define AIGW_VERSION_MINOR {}\n#define AIGW_VERSION_PATCH {}\n#define AIGW_VERSION \"{}\"\n",
+        "\n// The version of this header: Cargo.toml's, which aigw_version() returns\n\
+         // at run time. See README's ABI policy.\n\
+         // The major version; the shared library's SONAME is libaigw.so.<major>.\n\
+         #define AIGW_VERSION_MAJOR {}\n\
+         // The minor version: a later minor only adds to the API.\n\
+         #define AIGW_VERSION_MINOR {}\n\
+         // The patch version: fixes only, no declaration changes.\n\
+         #define AIGW_VERSION_PATCH {}\n\
+         // The whole version as a string, e.g. \"0.1.0\".\n\
+         #define AIGW_VERSION \"{}\"\n",
         version("CARGO_PKG_VERSION_MAJOR"),
         version("CARGO_PKG_VERSION_MINOR"),
         version("CARGO_PKG_VERSION_PATCH"),

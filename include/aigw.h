@@ -19,9 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The version of this header: Cargo.toml's, which aigw_version() returns
+// at run time. See README's ABI policy.
+// The major version; the shared library's SONAME is libaigw.so.<major>.
 #define AIGW_VERSION_MAJOR 0
+// The minor version: a later minor only adds to the API.
 #define AIGW_VERSION_MINOR 1
+// The patch version: fixes only, no declaration changes.
 #define AIGW_VERSION_PATCH 0
+// The whole version as a string, e.g. "0.1.0".
 #define AIGW_VERSION "0.1.0"
 
 
@@ -141,13 +147,16 @@ typedef int (*aigw_on_data)(void *userdata, const uint8_t *data, size_t len);
 typedef struct aigw_sse_event {
   // The `event` field; "message" when the stream named none.
   const char *event;
+  // Length of `event` in bytes.
   size_t event_len;
   // The `data` lines, joined with '\n'.
   const char *data;
+  // Length of `data` in bytes.
   size_t data_len;
   // The last event id the stream set (it carries over to later events, as
   // the SSE standard says); empty when the stream set none.
   const char *id;
+  // Length of `id` in bytes (0 when there is none).
   size_t id_len;
 } aigw_sse_event;
 
@@ -164,9 +173,13 @@ typedef int (*aigw_on_event)(void *userdata, const struct aigw_sse_event *event)
 // send other requests (through this or another gateway), but must not free
 // the gateway or request in use.
 typedef struct aigw_stream_callbacks {
+  // Passed unchanged to every callback; the library never reads it.
   void *userdata;
+  // Called once with the serving response's head; may be NULL.
   aigw_on_response on_response;
+  // Called with raw body bytes, in order; may be NULL.
   aigw_on_data on_data;
+  // Called with each parsed Server-Sent Event; may be NULL.
   aigw_on_event on_event;
 } aigw_stream_callbacks;
 

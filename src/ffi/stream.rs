@@ -20,13 +20,16 @@ use crate::stream::StreamSink;
 pub struct aigw_sse_event {
     /// The `event` field; "message" when the stream named none.
     pub event: *const c_char,
+    /// Length of `event` in bytes.
     pub event_len: usize,
     /// The `data` lines, joined with '\n'.
     pub data: *const c_char,
+    /// Length of `data` in bytes.
     pub data_len: usize,
     /// The last event id the stream set (it carries over to later events, as
     /// the SSE standard says); empty when the stream set none.
     pub id: *const c_char,
+    /// Length of `id` in bytes (0 when there is none).
     pub id_len: usize,
 }
 
@@ -57,9 +60,13 @@ pub type aigw_on_event =
 /// the gateway or request in use.
 #[repr(C)]
 pub struct aigw_stream_callbacks {
+    /// Passed unchanged to every callback; the library never reads it.
     pub userdata: *mut c_void,
+    /// Called once with the serving response's head; may be NULL.
     pub on_response: aigw_on_response,
+    /// Called with raw body bytes, in order; may be NULL.
     pub on_data: aigw_on_data,
+    /// Called with each parsed Server-Sent Event; may be NULL.
     pub on_event: aigw_on_event,
 }
 
