@@ -166,12 +166,16 @@ pub struct Config {
     /// Make a log record for each request unless `cf-aig-collect-log`
     /// says otherwise.
     pub collect_logs: bool,
+    /// Idle keep-alive connections kept per upstream host (the whole pool
+    /// keeps eight times as many).
+    pub max_idle_connections_per_host: usize,
 }
 
 /// Defaults of the feature settings.
 pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 1000;
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_LOG_CAPACITY: usize = 1000;
+pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 32;
 
 impl Default for Config {
     fn default() -> Config {
@@ -190,6 +194,7 @@ impl Default for Config {
             log_capacity: DEFAULT_LOG_CAPACITY,
             log_payloads: false,
             collect_logs: true,
+            max_idle_connections_per_host: DEFAULT_MAX_IDLE_PER_HOST,
         }
     }
 }
@@ -218,6 +223,7 @@ struct RawConfig {
     log_capacity: Option<u64>,
     log_payloads: Option<bool>,
     collect_logs: Option<bool>,
+    max_idle_connections_per_host: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -360,6 +366,14 @@ impl Config {
                 "log_capacity must be at most 1000000, got {log_capacity}"
             )));
         }
+        let max_idle = raw
+            .max_idle_connections_per_host
+            .unwrap_or(DEFAULT_MAX_IDLE_PER_HOST as u64);
+        if max_idle > 4096 {
+            return Err(invalid(format!(
+                "max_idle_connections_per_host must be at most 4096, got {max_idle}"
+            )));
+        }
         let retry_after_cap_ms = raw.retry_after_cap_ms.unwrap_or(DEFAULT_RETRY_AFTER_CAP_MS);
         check_timeout("retry_after_cap_ms", retry_after_cap_ms).map_err(invalid)?;
 
@@ -384,6 +398,7 @@ impl Config {
             log_capacity: log_capacity as usize,
             log_payloads: raw.log_payloads.unwrap_or(false),
             collect_logs: raw.collect_logs.unwrap_or(true),
+            max_idle_connections_per_host: max_idle as usize,
         })
     }
 }

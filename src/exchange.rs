@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
-
 use crate::cache::{
     CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
 };
@@ -408,10 +406,13 @@ fn usage_of_cached(entry: &CachedResponse) -> Usage {
 /// The model a step asks for: the body's `model`, or for providers that put
 /// it in the URL (Google, Hugging Face, Workers AI) the path's model part.
 pub fn model_of(step: &PlannedStep) -> Option<String> {
-    if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&step.body) {
-        if let Some(Value::String(model)) = body.get("model") {
-            return Some(model.clone());
-        }
+    // Only `model` is read; the rest of the body is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct ModelField {
+        model: Option<String>,
+    }
+    if let Ok(ModelField { model: Some(model) }) = serde_json::from_slice(&step.body) {
+        return Some(model);
     }
     let path = step.target.url.split('?').next().unwrap_or("");
     let after = |marker: &str| path.split_once(marker).map(|(_, rest)| rest.to_string());

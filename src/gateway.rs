@@ -407,38 +407,42 @@ pub fn read_whole(
 ) -> Result<Response> {
     let (head, body) = upstream.into_parts();
     let mut response = response_head(plan, step, &head);
-    let mut reader = body.into_with_config().limit(u64::MAX).reader();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                if (response.body.len() + n) as u64 > limit {
-                    return Err(Error::new(
-                        ErrorKind::BodyTooLarge,
-                        format!(
-                            "{} at {}: response body exceeds the limit of {limit} bytes",
-                            step.target.provider, step.target.host
-                        ),
-                    ));
-                }
-                response.body.extend_from_slice(&chunk[..n]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted && state.fired().is_none() => {
-                continue;
-            }
-            Err(e) => {
-                let (kind, reason) = classify(&ureq::Error::Io(e), state.fired());
-                // A stalled body is retryable here: nothing was delivered yet.
-                let kind = match kind {
-                    ErrorKind::StreamInterrupted => ErrorKind::Timeout,
-                    other => other,
-                };
-                return Err(Error::new(
-                    kind,
-                    format!("{reason} (while reading the body)"),
-                ));
-            }
+    // Read straight into the body (no bounce buffer), one byte past the
+    // limit so that going over it shows.
+    if let Some(len) = response
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // Trust the announced length only so far: a hostile upstream could
+        // announce the limit and send nothing.
+        response.body.reserve(len.min(limit).min(1 << 20) as usize);
+    }
+    let reader = body.into_with_config().limit(u64::MAX).reader();
+    match reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut response.body)
+    {
+        Ok(_) if response.body.len() as u64 > limit => {
+            return Err(Error::new(
+                ErrorKind::BodyTooLarge,
+                format!(
+                    "{} at {}: response body exceeds the limit of {limit} bytes",
+                    step.target.provider, step.target.host
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let (kind, reason) = classify(&ureq::Error::Io(e), state.fired());
+            // A stalled body is retryable here: nothing was delivered yet.
+            let kind = match kind {
+                ErrorKind::StreamInterrupted => ErrorKind::Timeout,
+                other => other,
+            };
+            return Err(Error::new(
+                kind,
+                format!("{reason} (while reading the body)"),
+            ));
         }
     }
     Ok(response)

@@ -59,19 +59,51 @@ pub struct LogRecord {
 /// Makes sortable, ULID-like ids: 48 bits of milliseconds then 80 random
 /// bits, in Crockford base32 (26 characters). Ids made in the same
 /// millisecond by one gateway increase, so sorting ids sorts by creation.
+///
+/// The random bits come from a SplitMix64 generator seeded once from the
+/// OS: ids must be unique, not unguessable, and a getrandom(2) call per
+/// request showed up in profiles.
 #[derive(Debug)]
 pub struct IdMaker {
-    last: Mutex<(u64, u128)>,
-    rng: ring::rand::SystemRandom,
+    state: Mutex<IdState>,
+}
+
+#[derive(Debug)]
+struct IdState {
+    last_ms: u64,
+    last_rand: u128,
+    rng: u64,
 }
 
 impl Default for IdMaker {
     fn default() -> Self {
+        let mut seed = [0u8; 8];
+        // If the OS has no randomness source, fall back on the clock: ids
+        // stay unique within the gateway either way (see `make`).
+        let seed = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+        {
+            Ok(()) => u64::from_le_bytes(seed),
+            Err(_) => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64,
+        };
         IdMaker {
-            last: Mutex::new((0, 0)),
-            rng: ring::rand::SystemRandom::new(),
+            state: Mutex::new(IdState {
+                last_ms: 0,
+                last_rand: 0,
+                rng: seed,
+            }),
         }
     }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -83,19 +115,18 @@ impl IdMaker {
             .unwrap_or_default()
             .as_millis() as u64
             & ((1 << 48) - 1);
-        let mut random = [0u8; 10];
-        // SystemRandom only fails if the OS has no randomness source; then
-        // the counter below still keeps ids unique within the gateway.
-        let _ = ring::rand::SecureRandom::fill(&self.rng, &mut random);
-        let mut rand80 = random.iter().fold(0u128, |acc, b| (acc << 8) | *b as u128);
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let (last_ms, last_rand) = *last;
-        let ms = ms.max(last_ms);
-        if ms == last_ms {
-            rand80 = (last_rand + 1) & ((1 << 80) - 1);
-        }
-        *last = (ms, rand80);
-        drop(last);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let ms = ms.max(state.last_ms);
+        let rand80 = if ms == state.last_ms {
+            // Same millisecond (or a clock that stepped back): count up.
+            (state.last_rand + 1) & ((1 << 80) - 1)
+        } else {
+            let high = splitmix64(&mut state.rng) as u128 & 0xFFFF;
+            (high << 64) | splitmix64(&mut state.rng) as u128
+        };
+        state.last_ms = ms;
+        state.last_rand = rand80;
+        drop(state);
         let value: u128 = ((ms as u128) << 80) | rand80;
         (0..26)
             .map(|i| CROCKFORD[((value >> (125 - i * 5)) & 31) as usize] as char)

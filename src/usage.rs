@@ -1,6 +1,7 @@
 //! Tokens and cost: reading a provider's usage report out of a response
 //! (plain JSON or a stream of events) and pricing it.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Token counts a response reported. Either may be missing.
@@ -84,8 +85,144 @@ pub fn usage_in(doc: &Value) -> Usage {
     found
 }
 
+// A typed view of just the fields `usage_in` reads. Deserialising into it
+// skips everything else without building a tree, which profiles showed to
+// be most of a request's JSON cost. Documents whose fields have other
+// shapes (a string `result`, say) fail here and take the `Value` path.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Counts {
+    prompt_tokens: Option<f64>,
+    completion_tokens: Option<f64>,
+    input_tokens: Option<f64>,
+    output_tokens: Option<f64>,
+    #[serde(rename = "inputTokens")]
+    input_tokens_camel: Option<f64>,
+    #[serde(rename = "outputTokens")]
+    output_tokens_camel: Option<f64>,
+    billed_units: Option<Box<Counts>>,
+    tokens: Option<Box<Counts>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Meta {
+    billed_units: Option<Counts>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Holder {
+    usage: Option<Counts>,
+    meta: Option<Meta>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GoogleUsage {
+    #[serde(rename = "promptTokenCount")]
+    prompt: Option<f64>,
+    #[serde(rename = "candidatesTokenCount")]
+    candidates: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Doc {
+    usage: Option<Counts>,
+    message: Option<Holder>,
+    result: Option<Holder>,
+    response: Option<Holder>,
+    meta: Option<Meta>,
+    delta: Option<Holder>,
+    #[serde(rename = "usageMetadata")]
+    usage_metadata: Option<GoogleUsage>,
+}
+
+fn tokens(v: Option<f64>) -> Option<u64> {
+    v.filter(|f| *f >= 0.0).map(|f| f as u64)
+}
+
+impl Counts {
+    fn usage(&self) -> Usage {
+        Usage {
+            tokens_in: tokens(
+                self.prompt_tokens
+                    .or(self.input_tokens)
+                    .or(self.input_tokens_camel),
+            ),
+            tokens_out: tokens(
+                self.completion_tokens
+                    .or(self.output_tokens)
+                    .or(self.output_tokens_camel),
+            ),
+        }
+    }
+}
+
+impl Doc {
+    /// The same places, in the same order, as `usage_in`.
+    fn usage(&self) -> Usage {
+        let usage = self.usage.as_ref();
+        let places = [
+            usage,
+            self.message.as_ref().and_then(|h| h.usage.as_ref()),
+            self.result.as_ref().and_then(|h| h.usage.as_ref()),
+            self.response.as_ref().and_then(|h| h.usage.as_ref()),
+            usage.and_then(|u| u.tokens.as_deref()),
+            usage.and_then(|u| u.billed_units.as_deref()),
+            self.meta.as_ref().and_then(|m| m.billed_units.as_ref()),
+            self.response
+                .as_ref()
+                .and_then(|h| h.meta.as_ref())
+                .and_then(|m| m.billed_units.as_ref()),
+            self.delta
+                .as_ref()
+                .and_then(|h| h.usage.as_ref())
+                .and_then(|u| u.billed_units.as_deref()),
+        ];
+        let mut found = Usage::default();
+        for counts in places.into_iter().flatten() {
+            found.merge(counts.usage());
+        }
+        if let Some(g) = &self.usage_metadata {
+            found.merge(Usage {
+                tokens_in: tokens(g.prompt),
+                tokens_out: tokens(g.candidates),
+            });
+        }
+        found
+    }
+}
+
+/// Whether a text can hold a usage report at all: most stream events and
+/// many bodies do not, and are then not parsed.
+fn mentions_usage(text: &[u8]) -> bool {
+    static USAGE: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new("usage"));
+    static BILLED: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new("billed_units"));
+    USAGE.find(text).is_some() || BILLED.find(text).is_some()
+}
+
+/// The usage in one JSON text (a body, or one event's data).
+fn usage_of_text(text: &[u8]) -> Usage {
+    if !mentions_usage(text) {
+        return Usage::default();
+    }
+    match serde_json::from_slice::<Doc>(text) {
+        Ok(doc) => doc.usage(),
+        Err(_) => usage_of_value_text(text),
+    }
+}
+
 /// Usage of a whole JSON response body.
 pub fn usage_of_body(body: &[u8]) -> Usage {
+    usage_of_text(body)
+}
+
+/// The slow path: any JSON shape, through a `Value` tree.
+fn usage_of_value_text(body: &[u8]) -> Usage {
     match serde_json::from_slice::<Value>(body) {
         Ok(doc @ Value::Object(_)) => usage_in(&doc),
         // Google's streamGenerateContent without SSE answers a JSON array.
@@ -110,11 +247,8 @@ impl StreamUsage {
     /// Looks at one event's data. Cheap for events without usage: the JSON
     /// is parsed only when the text mentions a usage field.
     pub fn event(&mut self, data: &str) {
-        if !(data.contains("usage") || data.contains("billed_units")) || !data.starts_with('{') {
-            return;
-        }
-        if let Ok(doc) = serde_json::from_str::<Value>(data) {
-            self.usage.merge(usage_in(&doc));
+        if data.starts_with('{') {
+            self.usage.merge(usage_of_text(data.as_bytes()));
         }
     }
 
@@ -308,7 +442,13 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(usage_of_body(body.as_bytes()), *want, "{body}");
+            // The typed fast path and the Value path agree.
+            assert_eq!(usage_of_value_text(body.as_bytes()), *want, "{body}");
         }
+        // Shapes the typed view refuses still work, through the slow path.
+        let odd =
+            r#"{"result":"text","message":"hi","usage":{"prompt_tokens":2,"completion_tokens":1}}"#;
+        assert_eq!(usage_of_body(odd.as_bytes()), u(2, 1));
         assert!(usage_of_body(b"[]").is_empty());
         assert!(usage_of_body(b"not json").is_empty());
         assert!(usage_of_body(br#"{"choices":[]}"#).is_empty());

@@ -37,6 +37,11 @@ impl Upstream {
             // The gateway forwards what the provider said, redirects included.
             .max_redirects(0)
             .user_agent(concat!("aigw/", env!("CARGO_PKG_VERSION")))
+            // ureq keeps 3 idle connections per host by default: with more
+            // threads than that sending to one provider, every extra thread
+            // would reconnect each time.
+            .max_idle_connections_per_host(config.max_idle_connections_per_host)
+            .max_idle_connections(config.max_idle_connections_per_host.saturating_mul(8))
             .tls_config(TlsConfig::builder().root_certs(root_certs).build())
             .build();
         // ureq's default chain with our TCP link in place of its own. The

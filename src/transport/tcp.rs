@@ -76,6 +76,7 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
             ),
             read_timeout: None,
             write_timeout: None,
+            pending: Vec::new(),
         };
         // Lets `Agent::shutdown` interrupt this socket like ureq's own.
         (details.register_shutdown)(Arc::downgrade(&transport.stream) as Weak<dyn ShutdownHandle>)?;
@@ -268,6 +269,8 @@ pub struct CancellableTcp {
     // The timeouts last set on the socket, to skip redundant setsockopt calls.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// Output not yet sent (see `transmit_output`).
+    pending: Vec<u8>,
 }
 
 impl fmt::Debug for CancellableTcp {
@@ -291,27 +294,22 @@ impl Transport for CancellableTcp {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let started = Instant::now();
-        let ureq_deadline = ureq_deadline(timeout.for_write(), started);
-        let output = &self.buffers.output()[..amount];
-        let mut written = 0;
-        while written < amount {
-            let wait = next_wait(started, ureq_deadline, false)?;
-            if self.write_timeout != Some(wait) {
-                self.stream.set_write_timeout(Some(wait))?;
-                self.write_timeout = Some(wait);
-            }
-            match (&*self.stream).write(&output[written..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                Ok(n) => written += n,
-                Err(e) if is_wait_over(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        // ureq hands over the request head and then the body. Sent as they
+        // come, they leave in two segments and wake the server twice; held
+        // until ureq waits for the answer (or until enough piles up), they
+        // leave in one.
+        self.pending
+            .extend_from_slice(&self.buffers.output()[..amount]);
+        if self.pending.len() >= FLUSH_AT {
+            self.flush(timeout)?;
         }
         Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        if !self.pending.is_empty() {
+            self.flush(timeout)?;
+        }
         let started = Instant::now();
         let ureq_deadline = ureq_deadline(timeout.for_read(), started);
         loop {
@@ -334,13 +332,45 @@ impl Transport for CancellableTcp {
 
     fn is_open(&mut self) -> bool {
         // A pooled connection is reusable only if the peer has neither closed
-        // it nor sent anything unasked.
-        if self.stream.set_nonblocking(true).is_err() {
-            return false;
+        // it nor sent anything unasked: a non-blocking peek must find nothing
+        // to read yet. One recv(2), without toggling the socket's mode.
+        let mut byte = 0u8;
+        // SAFETY: a one-byte buffer we own, on a socket we own.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+}
+
+/// Bytes held before sending without waiting for ureq to finish writing.
+const FLUSH_AT: usize = 64 * 1024;
+
+impl CancellableTcp {
+    /// Sends what `transmit_output` held back.
+    fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let started = Instant::now();
+        let ureq_deadline = ureq_deadline(timeout.for_write(), started);
+        let mut written = 0;
+        while written < self.pending.len() {
+            let wait = next_wait(started, ureq_deadline, false)?;
+            if self.write_timeout != Some(wait) {
+                self.stream.set_write_timeout(Some(wait))?;
+                self.write_timeout = Some(wait);
+            }
+            match (&*self.stream).write(&self.pending[written..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => written += n,
+                Err(e) if is_wait_over(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let mut byte = [0u8; 1];
-        let open =
-            matches!(self.stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        open && self.stream.set_nonblocking(false).is_ok()
+        self.pending.clear();
+        Ok(())
     }
 }
