@@ -1,7 +1,10 @@
 //! The Universal Endpoint's body: a JSON array of steps (or one step object),
 //! each naming a provider, an endpoint, headers and the provider's own body.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::config::{
     Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
@@ -17,20 +20,29 @@ pub struct Step {
     /// The step's own headers (`headers`, then `authorization`), unfiltered:
     /// any `cf-aig-*` among them are split off when the step runs.
     pub headers: Vec<(String, String)>,
-    /// `query`, serialised: the body sent upstream.
+    /// `query`, exactly as written in the Universal body: the body sent
+    /// upstream.
     pub body: Option<Vec<u8>>,
     /// The step's `config` object.
     pub config: Controls,
 }
 
 /// Parses a Universal body. Every error names the step (0-based) and field.
+///
+/// Steps are kept as raw JSON until their fields are read, so a `query` (a
+/// whole conversation, often) is sent upstream byte for byte as the caller
+/// wrote it, without being parsed into a tree and printed again.
 pub fn parse_steps(body: &[u8]) -> Result<Vec<Step>> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Error::invalid_request(format!("Universal body is not valid JSON: {e}")))?;
-    let items = match value {
-        Value::Array(items) => items,
-        Value::Object(_) => vec![value],
+    let not_json = |e: serde_json::Error| {
+        Error::invalid_request(format!("Universal body is not valid JSON: {e}"))
+    };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let items: Vec<&RawValue> = match first {
+        Some(b'[') => serde_json::from_slice(body).map_err(not_json)?,
+        Some(b'{') => vec![serde_json::from_slice(body).map_err(not_json)?],
         _ => {
+            // Tell malformed JSON from JSON of the wrong shape.
+            serde_json::from_slice::<&RawValue>(body).map_err(not_json)?;
             return Err(Error::invalid_request(
                 "Universal body must be a JSON array of steps or one step object",
             ));
@@ -48,24 +60,24 @@ pub fn parse_steps(body: &[u8]) -> Result<Vec<Step>> {
         .collect()
 }
 
-fn parse_step(item: Value) -> Result<Step, String> {
-    let Value::Object(fields) = item else {
-        return Err("must be a JSON object".into());
-    };
+fn parse_step(item: &RawValue) -> Result<Step, String> {
+    let fields: BTreeMap<String, &RawValue> =
+        serde_json::from_str(item.get()).map_err(|_| "must be a JSON object".to_string())?;
     let mut provider = None;
     let mut endpoint = None;
     let mut headers = Vec::new();
     let mut authorization = None;
     let mut body = None;
     let mut config = Controls::default();
-    for (key, value) in fields {
+    let tree = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).map_err(|e| e.to_string());
+    for (key, raw) in fields {
         match key.as_str() {
-            "provider" => provider = Some(string_field("provider", value)?),
-            "endpoint" => endpoint = Some(string_field("endpoint", value)?),
-            "authorization" => authorization = Some(string_field("authorization", value)?),
-            "headers" => headers = parse_headers(value)?,
-            "query" => body = Some(serde_json::to_vec(&value).map_err(|e| e.to_string())?),
-            "config" => config = parse_config(value)?,
+            "provider" => provider = Some(string_field("provider", raw)?),
+            "endpoint" => endpoint = Some(string_field("endpoint", raw)?),
+            "authorization" => authorization = Some(string_field("authorization", raw)?),
+            "headers" => headers = parse_headers(tree(raw)?)?,
+            "query" => body = Some(raw.get().as_bytes().to_vec()),
+            "config" => config = parse_config(tree(raw)?)?,
             other => {
                 return Err(format!(
                     "unknown field {other:?} (expected provider, endpoint, headers, authorization, query, config)"
@@ -92,11 +104,8 @@ fn parse_step(item: Value) -> Result<Step, String> {
     })
 }
 
-fn string_field(name: &str, value: Value) -> Result<String, String> {
-    match value {
-        Value::String(s) => Ok(s),
-        _ => Err(format!("\"{name}\" must be a string")),
-    }
+fn string_field(name: &str, raw: &RawValue) -> Result<String, String> {
+    serde_json::from_str(raw.get()).map_err(|_| format!("\"{name}\" must be a string"))
 }
 
 fn parse_headers(value: Value) -> Result<Vec<(String, String)>, String> {
@@ -180,7 +189,7 @@ mod tests {
         assert_eq!(steps[0].headers.len(), 2);
         assert_eq!(
             steps[0].body.as_deref(),
-            Some(&br#"{"inputs":"console.log"}"#[..])
+            Some(&br#"{ "inputs": "console.log" }"#[..])
         );
         assert_eq!(
             steps[1].headers,
