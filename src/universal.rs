@@ -1,7 +1,10 @@
 //! The Universal Endpoint's body: a JSON array of steps (or one step object),
 //! each naming a provider, an endpoint, headers and the provider's own body.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use serde::Deserialize;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -37,47 +40,80 @@ pub fn parse_steps(body: &[u8]) -> Result<Vec<Step>> {
         Error::invalid_request(format!("Universal body is not valid JSON: {e}"))
     };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    let items: Vec<&RawValue> = match first {
-        Some(b'[') => serde_json::from_slice(body).map_err(not_json)?,
-        Some(b'{') => vec![serde_json::from_slice(body).map_err(not_json)?],
-        _ => {
-            // Tell malformed JSON from JSON of the wrong shape.
-            serde_json::from_slice::<&RawValue>(body).map_err(not_json)?;
-            return Err(Error::invalid_request(
-                "Universal body must be a JSON array of steps or one step object",
-            ));
+    // Fast path: one pass straight into the fields. Any problem (a wrong
+    // type, an unknown field) sends us down the slow path, which finds the
+    // same problem again and names its step and field.
+    let fast: Option<Vec<StepFields<'_>>> = match first {
+        Some(b'[') => serde_json::from_slice(body).ok(),
+        Some(b'{') => serde_json::from_slice(body).ok().map(|one| vec![one]),
+        _ => None,
+    };
+    let fields: Vec<Result<StepFields<'_>, String>> = match fast {
+        Some(steps) => steps.into_iter().map(Ok).collect(),
+        None => {
+            let items: Vec<&RawValue> = match first {
+                Some(b'[') => serde_json::from_slice(body).map_err(not_json)?,
+                Some(b'{') => vec![serde_json::from_slice(body).map_err(not_json)?],
+                _ => {
+                    // Tell malformed JSON from JSON of the wrong shape.
+                    serde_json::from_slice::<&RawValue>(body).map_err(not_json)?;
+                    return Err(Error::invalid_request(
+                        "Universal body must be a JSON array of steps or one step object",
+                    ));
+                }
+            };
+            items.into_iter().map(fields_of).collect()
         }
     };
-    if items.is_empty() {
+    if fields.is_empty() {
         return Err(Error::invalid_request("Universal body has no steps"));
     }
-    items
+    fields
         .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            parse_step(item).map_err(|m| Error::invalid_request(format!("step {i}: {m}")))
+        .map(|(i, f)| {
+            f.and_then(check_step)
+                .map_err(|m| Error::invalid_request(format!("step {i}: {m}")))
         })
         .collect()
 }
 
-fn parse_step(item: &RawValue) -> Result<Step, String> {
-    let fields: BTreeMap<String, &RawValue> =
+/// A step's fields as written, before any check. Strings borrow from the
+/// body where they hold no escapes; `headers`, `query` and `config` stay
+/// raw JSON.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StepFields<'a> {
+    #[serde(borrow)]
+    provider: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    endpoint: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    headers: Option<&'a RawValue>,
+    #[serde(borrow)]
+    authorization: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    query: Option<&'a RawValue>,
+    #[serde(borrow)]
+    config: Option<&'a RawValue>,
+}
+
+/// The slow path's reading of one step: field by field, so an error can
+/// name the field.
+fn fields_of(item: &RawValue) -> Result<StepFields<'_>, String> {
+    let map: BTreeMap<String, &RawValue> =
         serde_json::from_str(item.get()).map_err(|_| "must be a JSON object".to_string())?;
-    let mut provider = None;
-    let mut endpoint = None;
-    let mut headers = Vec::new();
-    let mut authorization = None;
-    let mut body = None;
-    let mut config = Controls::default();
-    let tree = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).map_err(|e| e.to_string());
-    for (key, raw) in fields {
+    let mut fields = StepFields::default();
+    for (key, raw) in map {
         match key.as_str() {
-            "provider" => provider = Some(string_field("provider", raw)?),
-            "endpoint" => endpoint = Some(string_field("endpoint", raw)?),
-            "authorization" => authorization = Some(string_field("authorization", raw)?),
-            "headers" => headers = parse_headers(tree(raw)?)?,
-            "query" => body = Some(raw.get().as_bytes().to_vec()),
-            "config" => config = parse_config(tree(raw)?)?,
+            "provider" => fields.provider = Some(string_field("provider", raw)?.into()),
+            "endpoint" => fields.endpoint = Some(string_field("endpoint", raw)?.into()),
+            "authorization" => {
+                fields.authorization = Some(string_field("authorization", raw)?.into())
+            }
+            "headers" => fields.headers = Some(raw),
+            "query" => fields.query = Some(raw),
+            "config" => fields.config = Some(raw),
             other => {
                 return Err(format!(
                     "unknown field {other:?} (expected provider, endpoint, headers, authorization, query, config)"
@@ -85,21 +121,35 @@ fn parse_step(item: &RawValue) -> Result<Step, String> {
             }
         }
     }
-    let provider = provider.ok_or("missing \"provider\"")?;
+    Ok(fields)
+}
+
+/// Checks one step's fields and builds the step.
+fn check_step(fields: StepFields<'_>) -> Result<Step, String> {
+    let tree = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).map_err(|e| e.to_string());
+    let provider = fields.provider.ok_or("missing \"provider\"")?.into_owned();
     if provider.is_empty() || provider.contains(['/', '?']) {
         return Err(format!("\"provider\" {provider:?} is not a provider slug"));
     }
-    let endpoint = endpoint.ok_or("missing \"endpoint\"")?;
-    if let Some(auth) = authorization {
+    let endpoint = fields.endpoint.ok_or("missing \"endpoint\"")?.into_owned();
+    let mut headers = match fields.headers {
+        Some(raw) => parse_headers(tree(raw)?)?,
+        None => Vec::new(),
+    };
+    if let Some(auth) = fields.authorization {
         check_header("Authorization", &auth).map_err(|e| e.message)?;
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-        headers.push(("Authorization".into(), auth));
+        headers.push(("Authorization".into(), auth.into_owned()));
     }
+    let config = match fields.config {
+        Some(raw) => parse_config(tree(raw)?)?,
+        None => Controls::default(),
+    };
     Ok(Step {
         provider,
         endpoint,
         headers,
-        body,
+        body: fields.query.map(|raw| raw.get().as_bytes().to_vec()),
         config,
     })
 }
@@ -260,6 +310,14 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidRequest);
             assert!(e.message.contains(needle), "{needle}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn escaped_strings_take_the_owned_path() {
+        let steps =
+            parse_steps(br#"[{"provider":"open\u0061i","endpoint":"chat\/completions"}]"#).unwrap();
+        assert_eq!(steps[0].provider, "openai");
+        assert_eq!(steps[0].endpoint, "chat/completions");
     }
 
     #[test]
