@@ -208,20 +208,45 @@ impl Attempt<'_> {
 
     /// A body that is not an event stream: committed at the 2xx head.
     fn stream_bytes(&mut self, head: Response) -> Verdict {
-        let result = (|| {
-            callback(self.state, "on_response", || self.sink.on_response(&head))?;
-            loop {
-                let n = self.read().map_err(|e| self.after_commit(e))?;
-                if n == 0 {
-                    return Ok(());
-                }
-                let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
-                callback(state, "on_data", || sink.on_data(data))?;
-            }
-        })();
+        let result = callback(self.state, "on_response", || self.sink.on_response(&head))
+            .and_then(|()| self.deliver_rest(false));
         match result {
             Ok(()) => Verdict::Served(head),
             Err(e) => Verdict::Fatal(e),
+        }
+    }
+
+    /// After commit: delivers the rest of the body as it arrives, and its
+    /// events when `events` is set. Every failure is final now.
+    fn deliver_rest(&mut self, events: bool) -> Result<()> {
+        loop {
+            let n = self.read().map_err(|e| self.after_commit(e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
+            callback(state, "on_data", || sink.on_data(data))?;
+            if !events {
+                continue;
+            }
+            let mut failure = None;
+            let parsed =
+                self.parser
+                    .feed(data, &mut |event| match callback(state, "on_event", || {
+                        sink.on_event(event)
+                    }) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failure = Some(e);
+                            false
+                        }
+                    });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if let Err(too_large) = parsed {
+                return Err(event_too_large(&self.who(), too_large.limit));
+            }
         }
     }
 
@@ -279,36 +304,10 @@ impl Attempt<'_> {
         }
 
         // Commit.
-        let result = (|| {
-            deliver(self.state, &mut *self.sink, &head, &held, &events)?;
+        let result = deliver(self.state, &mut *self.sink, &head, &held, &events).and_then(|()| {
             drop(held);
-            loop {
-                let n = self.read().map_err(|e| self.after_commit(e))?;
-                if n == 0 {
-                    return Ok(());
-                }
-                let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
-                callback(state, "on_data", || sink.on_data(data))?;
-                let mut failure = None;
-                let parsed =
-                    self.parser
-                        .feed(data, &mut |event| match callback(state, "on_event", || {
-                            sink.on_event(event)
-                        }) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                failure = Some(e);
-                                false
-                            }
-                        });
-                if let Some(e) = failure {
-                    return Err(e);
-                }
-                if let Err(too_large) = parsed {
-                    return Err(event_too_large(&self.who(), too_large.limit));
-                }
-            }
-        })();
+            self.deliver_rest(true)
+        });
         match result {
             Ok(()) => Verdict::Served(head),
             Err(e) => Verdict::Fatal(e),
