@@ -258,6 +258,35 @@ func cancelledBeforeStart(ctx context.Context) error {
 	return nil
 }
 
+// begin does what every call does before reaching C: it refuses a context
+// that is already done and a closed gateway, builds the C request and
+// watches ctx for cancellation. The caller runs stop as soon as the C call
+// returns, and finish (deferred) when it is done with the request.
+func (g *Gateway) begin(ctx context.Context, req *Request) (creq *C.aigw_request, stop func(), finish func(), err error) {
+	if err := cancelledBeforeStart(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := g.acquire(); err != nil {
+		return nil, nil, nil, err
+	}
+	creq, err = newRequest(req)
+	if err != nil {
+		g.active.Done()
+		return nil, nil, nil, err
+	}
+	stop, err = watchCancel(ctx, creq)
+	if err != nil {
+		C.aigw_request_free(creq)
+		g.active.Done()
+		return nil, nil, nil, err
+	}
+	finish = func() {
+		C.aigw_request_free(creq)
+		g.active.Done()
+	}
+	return creq, stop, finish, nil
+}
+
 // Send sends a request and reads the whole response. It blocks until the
 // response is read, the call fails, or ctx is done (then the error has
 // StatusCancelled and wraps ctx.Err()). A response with any HTTP status is
@@ -266,23 +295,11 @@ func (g *Gateway) Send(ctx context.Context, req *Request) (*Response, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if err := cancelledBeforeStart(ctx); err != nil {
-		return nil, err
-	}
-	if err := g.acquire(); err != nil {
-		return nil, err
-	}
-	defer g.active.Done()
-
-	creq, err := newRequest(req)
+	creq, stop, finish, err := g.begin(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	defer C.aigw_request_free(creq)
-	stop, err := watchCancel(ctx, creq)
-	if err != nil {
-		return nil, err
-	}
+	defer finish()
 
 	var out *C.aigw_response
 	var cerr *C.aigw_error

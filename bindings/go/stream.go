@@ -94,23 +94,11 @@ func (g *Gateway) Stream(ctx context.Context, req *Request, onEvent func(Event) 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if err := cancelledBeforeStart(ctx); err != nil {
-		return nil, err
-	}
-	if err := g.acquire(); err != nil {
-		return nil, err
-	}
-	defer g.active.Done()
-
-	creq, err := newRequest(req)
+	creq, stop, finish, err := g.begin(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	defer C.aigw_request_free(creq)
-	stop, err := watchCancel(ctx, creq)
-	if err != nil {
-		return nil, err
-	}
+	defer finish()
 
 	state := &streamState{onEvent: onEvent}
 	h := cgo.NewHandle(state)
