@@ -11,6 +11,7 @@ use quick_cache::{DefaultHashBuilder, Weighter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::response::Response;
 use crate::transport::io_scope::{IoState, POLL_SLICE};
+use crate::usage::Usage;
 
 /// Response header saying whether the cache served a response.
 pub const CACHE_STATUS_HEADER: &str = "cf-aig-cache-status";
@@ -22,14 +23,14 @@ pub type CacheKey = [u8; 32];
 pub struct CachedResponse {
     pub response: Response,
     pub expires_at: Instant,
-    /// Whether it was stored from a stream (only informative: a hit replays
-    /// through the callbacks either way).
-    pub from_stream: bool,
+    /// The usage the response reported, read once when it was stored (a
+    /// hit is logged with it without parsing the body again).
+    pub usage: Usage,
     bytes: u64,
 }
 
 impl CachedResponse {
-    pub fn new(response: Response, ttl: Duration, from_stream: bool) -> CachedResponse {
+    pub fn new(response: Response, ttl: Duration, usage: Usage) -> CachedResponse {
         let bytes = response.body.len() as u64
             + response
                 .headers
@@ -40,7 +41,7 @@ impl CachedResponse {
         CachedResponse {
             response,
             expires_at: Instant::now() + ttl,
-            from_stream,
+            usage,
             bytes,
         }
     }
@@ -308,7 +309,7 @@ mod tests {
         claim.fulfil(CachedResponse::new(
             response(10),
             Duration::from_millis(50),
-            false,
+            Usage::default(),
         ));
         assert!(matches!(
             cache.lookup(&key, scope.state()).unwrap(),
@@ -329,7 +330,7 @@ mod tests {
                 c.fulfil(CachedResponse::new(
                     response(10),
                     Duration::from_secs(60),
-                    false,
+                    Usage::default(),
                 ));
             }
         }
@@ -345,7 +346,7 @@ mod tests {
                 c.fulfil(CachedResponse::new(
                     response(100_000),
                     Duration::from_secs(60),
-                    false,
+                    Usage::default(),
                 ));
             }
         }
@@ -374,7 +375,7 @@ mod tests {
         claim.fulfil(CachedResponse::new(
             response(5),
             Duration::from_secs(60),
-            false,
+            Usage::default(),
         ));
         assert!(waiters.into_iter().all(|w| w.join().unwrap()));
     }

@@ -164,7 +164,7 @@ impl Gateway {
                     response
                         .headers
                         .extend(plan.response_headers.iter().cloned());
-                    facts.usage = usage_of_cached(&entry);
+                    facts.usage = entry.usage;
                     facts.response_size = response.body.len();
                     trace.last_step = Some(response.step);
                     trace.ttfb = Some(trace.started.elapsed());
@@ -233,21 +233,33 @@ impl Gateway {
                 (head, tap.body)
             }
         };
+        let mut body = body;
         let served = trace.ttfb.is_some();
-        if let (Some(claim), Some((_, ttl)), Some(body)) = (claim, cache_plan, &body) {
-            if served && response.is_success() && self.cache.fits(body.len()) {
-                let mut stored = response.clone();
-                stored.body = body.clone();
-                stored.headers.retain(|(n, _)| {
-                    !n.eq_ignore_ascii_case(LOG_ID_HEADER)
-                        && !n.eq_ignore_ascii_case(EVENT_ID_HEADER)
-                        && !n.eq_ignore_ascii_case(CACHE_STATUS_HEADER)
-                });
-                claim.fulfil(CachedResponse::new(
-                    stored,
-                    ttl,
-                    matches!(mode, Mode::Stream(_)),
-                ));
+        if let (Some(claim), Some((_, ttl))) = (claim, cache_plan) {
+            let storable = body.as_ref().is_some_and(|b| self.cache.fits(b.len()));
+            if served && response.is_success() && storable {
+                // The log needs the body afterwards only for payloads.
+                let stored_body = if self.wants_payloads(plan) {
+                    body.clone().unwrap_or_default()
+                } else {
+                    body.take().unwrap_or_default()
+                };
+                let stored = Response {
+                    status: response.status,
+                    headers: response
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| {
+                            !n.eq_ignore_ascii_case(LOG_ID_HEADER)
+                                && !n.eq_ignore_ascii_case(EVENT_ID_HEADER)
+                                && !n.eq_ignore_ascii_case(CACHE_STATUS_HEADER)
+                        })
+                        .cloned()
+                        .collect(),
+                    body: stored_body,
+                    step: response.step,
+                };
+                claim.fulfil(CachedResponse::new(stored, ttl, facts.usage));
             }
             // Otherwise the claim drops: waiters go to the upstream themselves.
         }
@@ -386,21 +398,6 @@ fn truncate(mut s: String) -> String {
         s.truncate(cut);
     }
     s
-}
-
-/// The usage a cached response reported when it was stored.
-fn usage_of_cached(entry: &CachedResponse) -> Usage {
-    if entry.from_stream {
-        let mut usage = StreamUsage::default();
-        let mut parser = crate::sse::SseParser::new(crate::sse::DEFAULT_MAX_EVENT_BYTES);
-        let _ = parser.feed(&entry.response.body, &mut |e| {
-            usage.event(&e.data);
-            true
-        });
-        usage.usage()
-    } else {
-        usage_of_body(&entry.response.body)
-    }
 }
 
 /// The model a step asks for: the body's `model`, or for providers that put
