@@ -190,7 +190,10 @@ impl Gateway {
 
         // Cache hits are not counted: they cost no provider anything.
         if let Some(limiter) = &self.limiter {
-            if let Err(wait) = limiter.admit() {
+            let admitted = limiter
+                .admit(None)
+                .map_err(|e| Error::new(ErrorKind::Connect, format!("rate limit store: {e}")))?;
+            if let Err(wait) = admitted {
                 let c = limiter.config();
                 return Err(Error::new(
                     ErrorKind::RateLimited,

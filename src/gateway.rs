@@ -2,6 +2,7 @@
 //! Endpoint's steps, retrying and falling back as the controls say.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::ResponseCache;
@@ -14,6 +15,7 @@ use crate::ratelimit::RateLimiter;
 use crate::request::{FeatureControls, Request, split_controls};
 use crate::response::Response;
 use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::store::{CooldownStore, CounterStore, MemoryStore};
 use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
 use crate::universal::parse_steps;
@@ -30,6 +32,12 @@ pub struct Gateway {
     upstream: Upstream,
     pub(crate) cache: ResponseCache,
     pub(crate) limiter: Option<RateLimiter>,
+    /// Where counted state lives (rate limit, budgets); shared with `limiter`.
+    #[allow(dead_code)] // until route budgets count here
+    pub(crate) counters: Arc<dyn CounterStore>,
+    /// Consecutive failures and cool-downs per provider and model.
+    #[allow(dead_code)] // until cooldowns are applied
+    pub(crate) cooldowns: Arc<dyn CooldownStore>,
     pub(crate) logs: LogStore,
     pub(crate) metrics: Metrics,
 }
@@ -105,9 +113,15 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Gateway> {
         let upstream = Upstream::new(&config)?;
         let providers = Providers::new(config.providers.clone(), config.account_id.clone());
+        let memory = Arc::new(MemoryStore::default());
+        let counters: Arc<dyn CounterStore> = memory.clone();
         Ok(Gateway {
             cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes),
-            limiter: config.rate_limit.map(RateLimiter::new),
+            limiter: config
+                .rate_limit
+                .map(|c| RateLimiter::new(c, counters.clone())),
+            counters,
+            cooldowns: memory,
             logs: LogStore::new(config.log_capacity),
             metrics: Metrics::default(),
             config,

@@ -19,6 +19,7 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod sse;
+pub mod store;
 pub mod stream;
 pub mod transport;
 pub mod universal;

@@ -1,9 +1,11 @@
 //! The gateway's own rate limit: at most `limit` requests per `interval`,
-//! counted in fixed windows aligned to the clock or in a sliding window.
+//! counted in fixed windows aligned to the clock or in a sliding window. The
+//! counting itself lives in `store`; this module says what is counted.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::{Admission, CounterStore, StoreError, Until, Window};
 
 /// How requests are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,35 +35,21 @@ pub struct RateLimitConfig {
     pub technique: Technique,
 }
 
-#[derive(Debug)]
-enum Window {
-    Fixed { start: Duration, count: u64 },
-    Sliding { recent: VecDeque<Duration> },
-}
+/// Key of the gateway-wide counter in the counter store.
+const GATEWAY_KEY: &str = "ratelimit:gateway";
 
-/// A rate limiter shared by all threads of one gateway. One short critical
-/// section per request, so decisions stay exact under contention.
+/// The gateway's rate limit, counted in a [`CounterStore`] (this process's
+/// memory, or a store shared by many gateways). Exact under contention: the
+/// store decides each admission atomically.
 #[derive(Debug)]
 pub struct RateLimiter {
     config: RateLimitConfig,
-    window: Mutex<Window>,
+    store: Arc<dyn CounterStore>,
 }
 
 impl RateLimiter {
-    pub fn new(config: RateLimitConfig) -> RateLimiter {
-        let window = match config.technique {
-            Technique::Fixed => Window::Fixed {
-                start: Duration::ZERO,
-                count: 0,
-            },
-            Technique::Sliding => Window::Sliding {
-                recent: VecDeque::with_capacity(config.limit.min(4096) as usize),
-            },
-        };
-        RateLimiter {
-            config,
-            window: Mutex::new(window),
-        }
+    pub fn new(config: RateLimitConfig, store: Arc<dyn CounterStore>) -> RateLimiter {
+        RateLimiter { config, store }
     }
 
     pub fn config(&self) -> RateLimitConfig {
@@ -69,48 +57,19 @@ impl RateLimiter {
     }
 
     /// Admits a request now, or says how long until one would be admitted.
-    pub fn admit(&self) -> Result<(), Duration> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        self.admit_at(now)
-    }
-
-    /// [`RateLimiter::admit`] at a given time since the epoch (for tests).
-    pub fn admit_at(&self, now: Duration) -> Result<(), Duration> {
-        let RateLimitConfig {
-            limit, interval, ..
-        } = self.config;
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut *window {
-            Window::Fixed { start, count } => {
-                let interval_ns = interval.as_nanos().max(1);
-                let aligned =
-                    Duration::from_nanos((now.as_nanos() / interval_ns * interval_ns) as u64);
-                if aligned != *start {
-                    *start = aligned;
-                    *count = 0;
-                }
-                if *count < limit {
-                    *count += 1;
-                    Ok(())
-                } else {
-                    Err((*start + interval).saturating_sub(now))
-                }
-            }
-            Window::Sliding { recent } => {
-                while recent.front().is_some_and(|t| *t + interval <= now) {
-                    recent.pop_front();
-                }
-                if (recent.len() as u64) < limit {
-                    recent.push_back(now);
-                    Ok(())
-                } else {
-                    // The oldest remembered request leaves the window first.
-                    Err((recent[0] + interval).saturating_sub(now))
-                }
-            }
-        }
+    /// Fails only when the store cannot be asked.
+    pub fn admit(&self, until: Until) -> Result<Result<(), Duration>, StoreError> {
+        let window = Window {
+            interval: self.config.interval,
+            technique: self.config.technique,
+        };
+        let limit = self.config.limit as f64;
+        Ok(
+            match self.store.admit(GATEWAY_KEY, window, limit, 1.0, until)? {
+                Admission::Admitted => Ok(()),
+                Admission::Refused { retry_in } => Err(retry_in),
+            },
+        )
     }
 }
 
@@ -118,12 +77,39 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    fn limiter(limit: u64, secs: u64, technique: Technique) -> RateLimiter {
-        RateLimiter::new(RateLimitConfig {
-            limit,
-            interval: Duration::from_secs(secs),
-            technique,
-        })
+    use crate::store::MemoryStore;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A limiter on an in-memory store whose clock the test sets.
+    struct Limiter {
+        now_ms: Arc<AtomicU64>,
+        inner: RateLimiter,
+    }
+
+    impl Limiter {
+        fn admit_at(&self, now: Duration) -> Result<(), Duration> {
+            self.now_ms.store(now.as_millis() as u64, Ordering::SeqCst);
+            self.inner.admit(None).expect("memory store")
+        }
+    }
+
+    fn limiter(limit: u64, secs: u64, technique: Technique) -> Limiter {
+        let now_ms = Arc::new(AtomicU64::new(0));
+        let read = now_ms.clone();
+        let store = MemoryStore::with_clock(Arc::new(move || {
+            Duration::from_millis(read.load(Ordering::SeqCst))
+        }));
+        Limiter {
+            now_ms,
+            inner: RateLimiter::new(
+                RateLimitConfig {
+                    limit,
+                    interval: Duration::from_secs(secs),
+                    technique,
+                },
+                Arc::new(store),
+            ),
+        }
     }
 
     fn ms(n: u64) -> Duration {

@@ -1,0 +1,110 @@
+//! Where counted state lives: the gateway rate limit, route budgets and
+//! cooldowns keep their numbers in a [`CounterStore`] / [`CooldownStore`].
+//! `memory.rs` keeps them in this process; a shared store (Redis) implements
+//! the same traits, so policy code never changes with the store.
+//!
+//! May use: `error` and the retry/limit vocabulary (`ratelimit::Technique`).
+//! Knows nothing of requests, providers or transports.
+
+pub mod memory;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::ratelimit::Technique;
+
+pub use memory::MemoryStore;
+
+/// How a counter's window is laid out in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub interval: Duration,
+    pub technique: Technique,
+}
+
+/// What [`CounterStore::admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission {
+    /// Counted: the window's total now includes the amount.
+    Admitted,
+    /// Not counted: the window is full. `retry_in` is when, at the earliest,
+    /// the same amount could fit (best estimate).
+    Refused { retry_in: Duration },
+}
+
+/// A store round trip that did not complete (unreachable, slow, protocol).
+/// The message names the store and never holds credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The latest moment a store call may take: the call's own deadline, if
+/// it has one. A store that does I/O bounds each round trip by it and by
+/// its own timeout, whichever comes first.
+pub type Until = Option<Instant>;
+
+/// Counters in time windows, keyed by a caller-chosen string. Every method
+/// is atomic with respect to every other caller of the same store (for a
+/// shared store: every process using it), so N callers against a limit L
+/// admit exactly L.
+pub trait CounterStore: Send + Sync + fmt::Debug {
+    /// Adds `amount` to `key`'s window if the window's total stays within
+    /// `limit` afterwards; otherwise adds nothing and refuses.
+    fn admit(
+        &self,
+        key: &str,
+        window: Window,
+        limit: f64,
+        amount: f64,
+        until: Until,
+    ) -> Result<Admission, StoreError>;
+
+    /// Adds `amount` whatever the total (spend charged once it is known).
+    fn charge(
+        &self,
+        key: &str,
+        window: Window,
+        amount: f64,
+        until: Until,
+    ) -> Result<(), StoreError>;
+
+    /// The window's total now, and when it will next drop (for a refusal's
+    /// retry hint): `Duration::ZERO` when the window is empty.
+    fn total(&self, key: &str, window: Window, until: Until)
+    -> Result<(f64, Duration), StoreError>;
+}
+
+/// Consecutive-failure counts and cool-down periods, keyed by target
+/// (provider and model).
+pub trait CooldownStore: Send + Sync + fmt::Debug {
+    /// How much longer `target` is cooling down, if it is.
+    fn cooling(&self, target: &str, until: Until) -> Result<Option<Duration>, StoreError>;
+
+    /// Counts a failure; the `after_failures`-th in a row starts a cool-down
+    /// of `cool_for` (and resets the count). Returns whether one started.
+    fn record_failure(
+        &self,
+        target: &str,
+        after_failures: u32,
+        cool_for: Duration,
+        until: Until,
+    ) -> Result<bool, StoreError>;
+
+    /// A success: the failure count starts again from zero.
+    fn record_success(&self, target: &str, until: Until) -> Result<(), StoreError>;
+}
