@@ -38,7 +38,7 @@ export AIGW_VALGRIND_SUPP := $(if $(VALGRIND_SUPP),$(abspath $(VALGRIND_SUPP)),)
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 .PHONY: all help lib examples ctests examples-bin ctests-bin demo ctest valgrind \
-        check rust-test test clean
+        check rust-test test clean deps
 
 all: lib examples ctests
 
@@ -51,7 +51,8 @@ help:
 	@echo "make valgrind   the C tests and the examples under valgrind"
 	@echo "make check      cargo fmt --check, clippy -D warnings, header freshness"
 	@echo "make rust-test  cargo test --workspace"
-	@echo "make test       check + rust-test + ctest + valgrind + demo"
+	@echo "make deps       install what the tests need, if missing (scripts/install-deps.sh)"
+	@echo "make test       deps + check + rust-test + ctest + valgrind + demo + mk/*.mk suites"
 	@echo "make clean      remove $(BUILD)/"
 
 # ---- build -------------------------------------------------------------
@@ -62,8 +63,9 @@ lib:
 	@for f in $(LIBSO) $(LIBA) $(MOCK) $(HEADER); do \
 	    test -f "$$f" || { echo "error: the build did not produce $$f" >&2; exit 1; }; \
 	done
-	@# The library's SONAME is libaigw.so.$(SOMAJOR): programs linked here look for that name.
-	@ln -sf libaigw.so $(RELEASE)/libaigw.so.$(SOMAJOR)
+	@# The library's SONAME is libaigw.so.$(SOMAJOR): programs linked here look
+	@# for that name, and build.rs makes the link (plain `cargo build` too).
+	@test -e $(RELEASE)/libaigw.so.$(SOMAJOR) || { echo "error: the build did not make $(RELEASE)/libaigw.so.$(SOMAJOR)" >&2; exit 1; }
 
 # The recursive make re-reads the timestamps cargo may just have changed.
 examples: lib
@@ -135,7 +137,15 @@ rust-test:
 EXTRA_TESTS :=
 -include $(sort $(wildcard mk/*.mk))
 
-test: check rust-test ctest valgrind demo $(EXTRA_TESTS)
+# What the suites need (Debian packages, Python packages, rustfmt/clippy):
+# installed if missing, so `make test` works on a fresh machine. .ci/run has
+# already run it and says so with AIGW_DEPS_INSTALLED=1.
+deps:
+ifneq ($(AIGW_DEPS_INSTALLED),1)
+	@scripts/install-deps.sh
+endif
+
+test: deps check rust-test ctest valgrind demo $(EXTRA_TESTS)
 	@echo "==> make test: all passed"
 	@# One closing line in the form CI reads: each suite above counts once.
 	@echo "make-test: $(words check rust-test ctest valgrind demo $(EXTRA_TESTS)) passed, 0 failed"

@@ -5,6 +5,27 @@
 use std::env;
 use std::path::PathBuf;
 
+/// Programs linked with `-laigw` record the SONAME (`libaigw.so.<major>`)
+/// and look for that file at run time. Make it exist next to the library
+/// cargo builds, so `cargo build --release` alone gives a usable directory
+/// (the link may dangle until cargo writes libaigw.so after this script).
+fn link_soname(major: &str) {
+    // OUT_DIR is <target>/<profile>/build/aigw-<hash>/out.
+    let Some(out) = env::var_os("OUT_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let Some(profile_dir) = out.ancestors().nth(3) else {
+        return;
+    };
+    let link = profile_dir.join(format!("libaigw.so.{major}"));
+    if std::fs::symlink_metadata(&link).is_err() {
+        #[cfg(unix)]
+        if let Err(e) = std::os::unix::fs::symlink("libaigw.so", &link) {
+            println!("cargo:warning=could not create {}: {e}", link.display());
+        }
+    }
+}
+
 fn main() {
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     println!("cargo:rerun-if-changed=src/ffi");
@@ -16,6 +37,7 @@ fn main() {
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libaigw.so.{major}");
+        link_soname(&major);
     }
 
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))

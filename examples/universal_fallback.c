@@ -114,8 +114,14 @@ int main(int argc, char **argv)
     step_header = aigw_response_header(resp, "cf-aig-step");
     data = aigw_response_body(resp, &len);
 
-    printf("HTTP %u, served by step %d (cf-aig-step: %s)\n", (unsigned)status,
-           (int)step, step_header ? step_header : "(absent)");
+    /* AIGW_OK means "an HTTP answer came back", not "a step served it": when
+     * every step failed, the response is the latest failure's. */
+    if (status >= 200 && status <= 299)
+        printf("HTTP %u, served by step %d (cf-aig-step: %s)\n", (unsigned)status,
+               (int)step, step_header ? step_header : "(absent)");
+    else
+        printf("HTTP %u: every step failed; this is step %d's answer\n", (unsigned)status,
+               (int)step);
     if (data != NULL && len > 0)
         fwrite(data, 1, len, stdout);
     printf("\n");

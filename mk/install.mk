@@ -82,6 +82,17 @@ install: $(NATIVE_LIBS_FILE) lib
 	} >$(DESTDIR)$(PKGCONFIGDIR)/aigw.pc
 	@chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/aigw.pc
 	@echo "==> installed; pkg-config: PKG_CONFIG_PATH=$(DESTDIR)$(PKGCONFIGDIR)"
+	@# The dynamic loader finds libaigw.so.$(SOMAJOR) through its cache: refresh
+	@# it for a real install (not a DESTDIR staging), and say when LIBDIR is
+	@# not a directory the loader searches.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null 2>&1; then \
+	    echo "==> ldconfig"; ldconfig; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null 2>&1 && \
+	    ! ldconfig -p 2>/dev/null | grep -q " => $(LIBDIR)/libaigw.so.$(SOMAJOR)$$"; then \
+	    echo "note: $(LIBDIR) is not on the loader's path: link with -Wl,-rpath,$(LIBDIR), or add it"; \
+	    echo "      to /etc/ld.so.conf.d/aigw.conf and run ldconfig, or set LD_LIBRARY_PATH"; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libaigw.so.$(AIGW_VERSION) $(DESTDIR)$(LIBDIR)/libaigw.so.$(SOMAJOR) \

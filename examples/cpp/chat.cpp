@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
     g_cancel = &cancel;
     std::signal(SIGINT, on_sigint);
     int rc = 1;
+    // What the provider answered when it did not stream (reported on abort).
+    std::string refused;
     try {
         std::cout << "aigw " << aigw::version() << " (C++)\n";
         aigw::Gateway gw(R"({"providers":{"openai":{"base_url":)" + json_quote(base) + "}}}");
@@ -99,8 +101,14 @@ int main(int argc, char** argv) {
                       R"(,"messages":[{"role":"user","content":"Say hello from C++"}]})")
             .set_cancel(cancel);
         aigw::Response resp = gw.send(req);
-        std::cout << "send: HTTP " << resp.status() << ": "
-                  << json_string_after(resp.body(), "content") << "\n";
+        if (resp.status() / 100 == 2) {
+            std::cout << "send: HTTP " << resp.status() << ": "
+                      << json_string_after(resp.body(), "content") << "\n";
+        } else {
+            // Not served: show what the provider said, not an empty "content".
+            std::cout << "send: HTTP " << resp.status() << " from the provider: " << resp.body()
+                      << "\n";
+        }
 
         // 2. A streamed call: tokens printed as they arrive.
         aigw::Request sreq("POST", "openai/chat/completions");
@@ -124,10 +132,16 @@ int main(int argc, char** argv) {
                 }
             },
             nullptr,
-            [](const aigw::ResponseView& h) {
-                // Stop at once if the provider did not stream.
+            [&](const aigw::ResponseView& h) {
+                // Stop at once if the provider did not stream, saying what it sent.
                 std::optional<std::string_view> ct = h.header("content-type");
-                return ct && ct->find("text/event-stream") != std::string_view::npos;
+                bool sse = ct && ct->find("text/event-stream") != std::string_view::npos;
+                if (!sse) {
+                    refused = "the provider answered HTTP " + std::to_string(h.status()) +
+                              " (" + std::string(ct ? *ct : "no content-type") +
+                              ") instead of a stream";
+                }
+                return sse;
             });
         std::cout << "\nstream: HTTP " << head.status() << ", " << tokens << " tokens, step "
                   << head.step() << "\n";
@@ -135,6 +149,9 @@ int main(int argc, char** argv) {
     } catch (const aigw::Error& e) {
         std::cout << "\n";
         std::cerr << "chat: " << aigw::status_str(e.status()) << ": " << e.what() << "\n";
+        if (e.status() == AIGW_ERR_ABORTED && !refused.empty()) {
+            std::cerr << "chat: " << refused << "\n";
+        }
         rc = e.status() == AIGW_ERR_CANCELLED ? 130 : 1;
     } catch (const std::exception& e) {
         std::cerr << "chat: " << e.what() << "\n";

@@ -51,6 +51,12 @@ if ! $MAKE --no-print-directory install PREFIX="$prefix" >"$tmp/install.log" 2>&
     finish
 fi
 ok "make install PREFIX=$prefix"
+# A prefix the loader does not search: make install says how to reach it.
+check "make install names the loader path for $prefix/lib" \
+    grep -q "note: $prefix/lib is not on the loader's path" "$tmp/install.log"
+if [ "$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null 2>&1; then
+    check "make install ran ldconfig (as root, no DESTDIR)" grep -q "^==> ldconfig" "$tmp/install.log"
+fi
 
 lib=$prefix/lib
 real=libaigw.so.$AIGW_VERSION
