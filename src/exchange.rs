@@ -15,8 +15,8 @@ use crate::log::{LogCallback, LogFilter, LogRecord, redact_body, rfc3339};
 use crate::metrics::Observation;
 use crate::request::Request;
 use crate::response::Response;
-use crate::sse::SseEvent;
-use crate::stream::{StreamSink, replay, run_stream};
+use crate::sse::{SseEvent, is_error_event};
+use crate::stream::{StreamSink, is_event_stream, replay, run_stream};
 use crate::transport::io_scope::IoScope;
 use crate::usage::{StreamUsage, Usage, cost, usage_of_body};
 
@@ -43,6 +43,9 @@ struct Facts {
     /// The response body, when it is needed after the call (cache, logs).
     body: Option<Vec<u8>>,
     response_size: usize,
+    /// An error event that arrived after the stream committed: the call
+    /// returns the head, but the record says it failed.
+    stream_error: Option<String>,
 }
 
 impl Gateway {
@@ -229,10 +232,17 @@ impl Gateway {
                     bytes: 0,
                     body: keep_body.then(Vec::new),
                     capture_limit,
+                    plain: None,
+                    error_event: None,
                 };
                 let head = run_stream(self, plan, scope, trace, &mut tap)?;
-                facts.usage = tap.usage.usage();
+                facts.usage = match &tap.plain {
+                    // Not an event stream: the usage is in the whole body.
+                    Some(plain) => usage_of_body(plain),
+                    None => tap.usage.usage(),
+                };
                 facts.response_size = tap.bytes;
+                facts.stream_error = tap.error_event;
                 (head, tap.body)
             }
         };
@@ -318,7 +328,11 @@ impl Gateway {
         let provider = step.map(|s| s.target.provider.clone());
         let model = step.and_then(model_of);
         let (status_code, success, error) = match result {
-            Ok(r) => (Some(r.status), r.is_success(), None),
+            Ok(r) => (
+                Some(r.status),
+                r.is_success() && facts.stream_error.is_none(),
+                facts.stream_error.clone(),
+            ),
             Err(e) => (None, false, Some(e.message.clone())),
         };
         let custom_cost = plan.and_then(|p| p.features.custom_cost);
@@ -435,15 +449,34 @@ struct Tap<'a> {
     bytes: usize,
     body: Option<Vec<u8>>,
     capture_limit: usize,
+    /// A body that is not an event stream, kept (up to
+    /// [`PLAIN_USAGE_LIMIT`]) to read its usage at the end.
+    plain: Option<Vec<u8>>,
+    /// The first error event after commit, described for the record.
+    error_event: Option<String>,
 }
+
+/// How much of a streamed non-SSE body is kept to read its usage.
+const PLAIN_USAGE_LIMIT: usize = 1024 * 1024;
 
 impl StreamSink for Tap<'_> {
     fn on_response(&mut self, head: &Response) -> bool {
+        if !is_event_stream(head) {
+            self.plain = Some(Vec::new());
+        }
         self.inner.on_response(head)
     }
 
     fn on_data(&mut self, data: &[u8]) -> bool {
         self.bytes += data.len();
+        if let Some(plain) = &mut self.plain {
+            if plain.len() + data.len() <= PLAIN_USAGE_LIMIT {
+                plain.extend_from_slice(data);
+            } else {
+                plain.clear();
+                plain.shrink_to_fit();
+            }
+        }
         if let Some(body) = &mut self.body {
             if body.len() + data.len() <= self.capture_limit {
                 body.extend_from_slice(data);
@@ -457,6 +490,36 @@ impl StreamSink for Tap<'_> {
 
     fn on_event(&mut self, event: &SseEvent<'_>) -> bool {
         self.usage.event(&event.data);
+        if self.error_event.is_none() && is_error_event(event) {
+            self.error_event = Some(describe_error_event(event));
+        }
         self.inner.on_event(event)
     }
+}
+
+/// An error event after commit, for the log record: the provider's message
+/// when the data carries one (`error.message`), cut short.
+fn describe_error_event(event: &SseEvent<'_>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: Option<Detail>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        message: Option<String>,
+    }
+    let message = serde_json::from_str::<Body>(&event.data)
+        .ok()
+        .and_then(|b| b.error)
+        .and_then(|d| d.message)
+        .unwrap_or_else(|| "no message".into());
+    let mut text = format!("the stream sent an error event after it started: {message}");
+    if text.len() > 300 {
+        let mut cut = 300;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
 }

@@ -216,9 +216,32 @@ fn usage_of_text(text: &[u8]) -> Usage {
     }
 }
 
-/// Usage of a whole JSON response body.
+/// Usage of a whole response body: a JSON document, or an event stream
+/// read whole (a `"stream": true` answer to `aigw_send`), whose events
+/// carry it.
 pub fn usage_of_body(body: &[u8]) -> Usage {
-    usage_of_text(body)
+    if !looks_like_event_stream(body) {
+        return usage_of_text(body);
+    }
+    let mut usage = StreamUsage::default();
+    let mut parser = crate::sse::SseParser::new(body.len().max(1));
+    let _ = parser.feed(body, &mut |event| {
+        usage.event(&event.data);
+        true
+    });
+    usage.usage()
+}
+
+/// Whether a body opens like `text/event-stream` (a field or a comment),
+/// which no JSON document does.
+fn looks_like_event_stream(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&body[..0], |i| &body[i..]);
+    [&b"data:"[..], b"event:", b"id:", b"retry:", b":"]
+        .iter()
+        .any(|field| start.starts_with(field))
 }
 
 /// The slow path: any JSON shape, through a `Value` tree.
