@@ -250,7 +250,8 @@ impl Gateway {
         let served = trace.ttfb.is_some();
         if let (Some(claim), Some((_, ttl))) = (claim, cache_plan) {
             let storable = body.as_ref().is_some_and(|b| self.cache.fits(b.len()));
-            if served && response.is_success() && storable {
+            // A stream that reported an error after it started is not a success to replay.
+            if served && response.is_success() && storable && facts.stream_error.is_none() {
                 // The log needs the body afterwards only for payloads.
                 let stored_body = if self.wants_payloads(plan) {
                     body.clone().unwrap_or_default()

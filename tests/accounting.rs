@@ -80,12 +80,21 @@ fn send_stream_reads_usage_from_a_json_answer() {
     assert!(rec["tokens_out"].as_u64().unwrap() > 0, "{rec}");
 }
 
-/// One connection answered with a stream whose second event is an error.
-fn error_after_content_upstream() -> (String, std::thread::JoinHandle<()>) {
+/// `connections` connections, each answered with a stream whose second
+/// event is an error.
+fn error_after_content_upstream(connections: usize) -> (String, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
+        for _ in 0..connections {
+            answer_with_late_error(listener.accept().unwrap().0);
+        }
+    });
+    (url, handle)
+}
+
+fn answer_with_late_error(mut conn: std::net::TcpStream) {
+    {
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
@@ -111,13 +120,12 @@ fn error_after_content_upstream() -> (String, std::thread::JoinHandle<()>) {
             events.len()
         );
         conn.write_all(answer.as_bytes()).unwrap();
-    });
-    (url, handle)
+    }
 }
 
 #[test]
 fn an_error_event_after_commit_is_a_failure_in_logs_and_metrics() {
-    let (url, upstream) = error_after_content_upstream();
+    let (url, upstream) = error_after_content_upstream(1);
     let gw = gateway(&url);
     let mut sink = Collect::default();
     let head = gw
@@ -135,4 +143,22 @@ fn an_error_event_after_commit_is_a_failure_in_logs_and_metrics() {
         metrics.to_string().contains("\"errors\":1"),
         "the metrics count it as an error: {metrics}"
     );
+}
+
+#[test]
+fn a_stream_with_a_late_error_is_not_cached() {
+    let (url, upstream) = error_after_content_upstream(2);
+    let json = format!(r#"{{"cache_ttl_s":60,"providers":{{"openai":{{"base_url":"{url}"}}}}}}"#);
+    let gw = Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap();
+    for round in ["first", "second"] {
+        let head = gw
+            .send_stream(&chat(STREAMED, round), &mut Collect::default())
+            .unwrap();
+        assert_eq!(
+            head.header("cf-aig-cache-status"),
+            Some("MISS"),
+            "{round}: a failed stream must not be replayed from the cache"
+        );
+    }
+    upstream.join().unwrap();
 }
