@@ -189,6 +189,17 @@ pub fn classify(error: &ureq::Error, fired: Option<Fired>) -> (ErrorKind, String
         E::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
             (ErrorKind::Tls, format!("TLS error: {e}"))
         }
+        // Body readers wrap ureq's own errors (bad chunk framing, ...) in
+        // an I/O error: judge the error inside.
+        E::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) => {
+            match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            {
+                Some(inner) => classify(inner, fired),
+                None => (io_kind(e), describe_io(e)),
+            }
+        }
         E::Io(e) => (io_kind(e), describe_io(e)),
         E::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t})")),
         E::HostNotFound => (ErrorKind::Connect, "host not found".into()),
