@@ -102,6 +102,12 @@ pub fn recognise(event: &SseEvent<'_>) -> Option<Dialect> {
     }
     let shape = shape_of(event);
     let name = name_of(event, &shape);
+    // Both dialects repeat the event's name as the data's `type`; asking for
+    // both keeps a stream that merely reuses a name out of the dialect.
+    if shape.kind.as_deref() != Some(name) {
+        return (shape.object.as_deref() == Some("chat.completion.chunk"))
+            .then_some(Dialect::OpenAiChat);
+    }
     if ANTHROPIC_EVENTS.contains(&name) {
         Some(Dialect::Anthropic)
     } else if name.starts_with("response.") {
@@ -276,6 +282,8 @@ mod tests {
     #[test]
     fn unknown_streams_commit_at_their_first_event() {
         assert_eq!(recognise(&ev("message", "hello")), None);
+        assert_eq!(recognise(&ev("message_start", "not json")), None);
+        assert_eq!(recognise(&ev("message_start", r#"{"type":"other"}"#)), None);
         assert_eq!(classify(None, &ev("message", "hello")), EventClass::Content);
         assert_eq!(
             classify(None, &ev("message_start", "{}")),
