@@ -129,6 +129,19 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `url` with any `user:password@` before its host replaced by `***@`, for
+/// Debug output and messages.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// The providers one gateway routes to: the built-ins with the config's
 /// overrides laid on top, plus the config's `custom-*` providers.
 #[derive(Debug, Clone)]
@@ -607,6 +620,71 @@ mod tests {
         }
         assert_eq!(split_path("openai").unwrap(), ("openai", ""));
         assert_eq!(split_path("openai?x=1").unwrap(), ("openai", "?x=1"));
+    }
+
+    #[test]
+    fn placeholders_fill_only_their_slot_and_urls_keep_their_origin() {
+        let p = providers(&[], Some("ACCOUNT"));
+        for bad in [
+            "localhost:/dep/x",
+            "x@127.0.0.1:1/dep/x",
+            "127.0.0.1:18443#/dep/x",
+            "a.b/dep/x",
+            "-a/dep/x",
+            "a%40b/dep/x",
+            "r/dep%2f../x",
+            "r/../x",
+            "r/a:b/x",
+            "r/a@b/x",
+        ] {
+            let e = p.target("azure-openai", bad).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidRequest, "{bad}");
+            assert!(e.message.starts_with("azure-openai"), "{}", e.message);
+        }
+        let bad_account = providers(&[], Some("acc/../x"));
+        assert_eq!(
+            bad_account.target("workers-ai", "@cf/m").unwrap_err().kind,
+            ErrorKind::InvalidConfig
+        );
+        for bad in ["%2e%2e/x", "a/.%2E/x", "a/..%2Fb", "a\\b", "x#y", "x?a#b"] {
+            assert_eq!(
+                p.target("openai", bad).unwrap_err().kind,
+                ErrorKind::InvalidRequest,
+                "{bad}"
+            );
+        }
+        // The oracle itself: a URL that leaves the base's origin is refused.
+        assert!(check_same_origin("p", "http://h:1/v1", "http://h:1/v1/x").is_ok());
+        for other in [
+            "http://h:2/v1",
+            "https://h:1/v1",
+            "http://g:1/v1",
+            "http://x@g:1/",
+        ] {
+            assert!(
+                check_same_origin("p", "http://h:1/v1", other).is_err(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn userinfo_is_never_shown() {
+        let p = providers(&[("custom-u", "http://user:SECRET@127.0.0.1:9/v1")], None);
+        let t = p.target("custom-u", "chat").unwrap();
+        assert_eq!(t.host, "127.0.0.1:9");
+        assert_eq!(
+            without_userinfo("http://user:SECRET@h:1/v1?a@b"),
+            "http://***@h:1/v1?a@b"
+        );
+        assert_eq!(without_userinfo("http://h/a@b"), "http://h/a@b");
+        let debug = format!(
+            "{:?}",
+            ProviderOverride {
+                base_url: "https://u:SECRET@h/".into()
+            }
+        );
+        assert!(!debug.contains("SECRET"), "{debug}");
     }
 
     #[test]
