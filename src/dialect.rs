@@ -57,6 +57,11 @@ struct Shape<'a> {
     kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     object: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A chat chunk's parts that show whether it carries content.
+#[derive(Deserialize, Default)]
+struct ChatChunk {
     choices: Option<Vec<Choice>>,
     usage: Option<serde::de::IgnoredAny>,
 }
@@ -95,10 +100,20 @@ fn shape_of<'a>(event: &'a SseEvent<'_>) -> Shape<'a> {
     serde_json::from_str(data).unwrap_or_default()
 }
 
+/// Whether an event's data could be one of the known dialects at all: a
+/// cheap look before any JSON is read (unknown streams ask for every event).
+fn may_be_known(event: &SseEvent<'_>) -> bool {
+    let data = &event.data;
+    data.contains("\"type\"") || data.contains("chat.completion.chunk")
+}
+
 /// Which dialect an event belongs to, if it shows.
 pub fn recognise(event: &SseEvent<'_>) -> Option<Dialect> {
     if event.data.trim() == "[DONE]" {
         return Some(Dialect::OpenAiChat);
+    }
+    if !may_be_known(event) {
+        return None;
     }
     let shape = shape_of(event);
     let name = name_of(event, &shape);
@@ -132,7 +147,13 @@ pub fn classify(dialect: Option<Dialect>, event: &SseEvent<'_>) -> EventClass {
         if event.data.trim() == "[DONE]" {
             return EventClass::End;
         }
-        return if is_role_only_chunk(&shape_of(event)) {
+        let data = event.data.trim_start();
+        let chunk: ChatChunk = if data.starts_with('{') {
+            serde_json::from_str(data).unwrap_or_default()
+        } else {
+            ChatChunk::default()
+        };
+        return if is_role_only_chunk(&chunk) {
             EventClass::Lifecycle
         } else {
             EventClass::Content
@@ -170,12 +191,12 @@ pub fn is_end(dialect: Dialect, event: &SseEvent<'_>) -> bool {
 /// A chat chunk that only opens the assistant's turn: every choice's delta
 /// holds at most the role and an empty content, nothing has finished, and
 /// there is no usage.
-fn is_role_only_chunk(shape: &Shape<'_>) -> bool {
-    let Some(choices) = &shape.choices else {
+fn is_role_only_chunk(chunk: &ChatChunk) -> bool {
+    let Some(choices) = &chunk.choices else {
         return false;
     };
     !choices.is_empty()
-        && shape.usage.is_none()
+        && chunk.usage.is_none()
         && choices.iter().all(|c| {
             c.finish_reason.is_none()
                 && c.delta.as_ref().is_some_and(|delta| {

@@ -311,10 +311,9 @@ fn check_rest(provider: &str, path: &str, query: Option<&str>) -> Result<()> {
             "{provider}: the path must not contain '\\'"
         )));
     }
-    if decode_path_escapes(path)
-        .split(['/', '\\'])
-        .any(|segment| segment == "..")
-    {
+    let dot_segment = |p: &str| p.split(['/', '\\']).any(|segment| segment == "..");
+    let escaped = path.contains('%');
+    if dot_segment(path) || (escaped && dot_segment(&decode_path_escapes(path))) {
         return Err(Error::invalid_request(format!(
             "{provider}: the path must not contain \"..\" segments (escaped or not)"
         )));
