@@ -258,7 +258,7 @@ enum aigw_status aigw_send(const struct aigw_gateway *gw,
 // is not running anywhere and will not be called again, so its userdata
 // may be released. Records skipped with `cf-aig-collect-log: false` never
 // reach it. `gw` NULL is `AIGW_ERR_NULL_ARGUMENT`.
-enum aigw_status aigw_gateway_set_log_callback(struct aigw_gateway *gw,
+enum aigw_status aigw_gateway_set_log_callback(const struct aigw_gateway *gw,
                                                aigw_log_callback cb,
                                                void *userdata);
 
@@ -309,7 +309,9 @@ enum aigw_status aigw_request_set_header(struct aigw_request *req,
                                          const char *value);
 
 // Sets the body, replacing any earlier one. The bytes are copied.
-// `body` may be NULL only when `len` is 0 (an empty body).
+// `body` may be NULL only when `len` is 0 (an empty body). A `len` over
+// `PTRDIFF_MAX` is `AIGW_ERR_INVALID_ARGUMENT`; one the process cannot
+// allocate is `AIGW_ERR_BODY_TOO_LARGE` (the earlier body is kept).
 enum aigw_status aigw_request_set_body(struct aigw_request *req, const uint8_t *body, size_t len);
 
 // Attaches a cancel handle: triggering it makes a send of this request

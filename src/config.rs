@@ -137,9 +137,21 @@ pub fn check_backoff(what: &str, value: &str) -> Result<Backoff, String> {
 }
 
 /// One entry of the config's `providers` object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProviderOverride {
     pub base_url: String,
+}
+
+// By hand: a base URL's userinfo is a credential and stays out of Debug.
+impl std::fmt::Debug for ProviderOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderOverride")
+            .field(
+                "base_url",
+                &crate::provider::without_userinfo(&self.base_url),
+            )
+            .finish()
+    }
 }
 
 /// The validated gateway configuration.

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::gateway::{
     Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, millis, read_whole,
 };
-use crate::log::{LogCallback, LogFilter, LogRecord, redact_body, rfc3339};
+use crate::log::{LogCallback, LogFilter, LogRecord, redact_body, redact_path, rfc3339};
 use crate::metrics::Observation;
 use crate::request::Request;
 use crate::response::Response;
@@ -376,7 +376,7 @@ impl Gateway {
             created_at: rfc3339(created),
             provider,
             model,
-            path: request.path.clone(),
+            path: redact_path(&request.path),
             step: result.as_ref().ok().map(|r| r.step),
             status_code,
             success,

@@ -206,7 +206,7 @@ impl Gateway {
                 target,
                 method: request.method.clone(),
                 headers: forward,
-                body: request.body.clone(),
+                body: crate::alloc::try_copy(&request.body, "the request body")?,
                 settings: base.resolve(),
             }],
             universal: false,

@@ -5,9 +5,11 @@
 //! module is the C ABI: it checks arguments, converts, calls the core and
 //! converts back. `include/aigw.h` is generated from it by `build.rs`.
 
+pub mod alloc;
 pub mod cache;
 pub mod cancel;
 pub mod config;
+pub mod dialect;
 pub mod error;
 pub mod exchange;
 pub mod gateway;

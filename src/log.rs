@@ -358,42 +358,131 @@ impl LogFilter {
 /// A request body fit for a log record: Universal steps' `authorization`
 /// and credential headers are replaced by "[REDACTED]". Other bodies are kept
 /// as text (lossily, if not UTF-8).
+///
+/// The body is read with the Universal parser's own lenient reading (steps
+/// as raw JSON, members in order, `query` never parsed), so whatever the
+/// gateway accepted can be redacted. A JSON-looking body that cannot be read
+/// that way is left out rather than logged raw: it could hold credentials
+/// in places a stricter parser cannot reach.
 pub fn redact_body(body: &[u8]) -> String {
-    let Ok(mut doc) = serde_json::from_slice::<Value>(body) else {
-        return String::from_utf8_lossy(body).into_owned();
-    };
-    let steps: Vec<&mut Value> = match &mut doc {
-        Value::Array(items) => items.iter_mut().collect(),
-        v @ Value::Object(_) => vec![v],
-        _ => vec![],
+    const OMITTED: &str = "[request body omitted: it could not be read for redaction]";
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[' | b'{') => {}
+        _ => return String::from_utf8_lossy(body).into_owned(),
+    }
+    match redact_steps(body) {
+        Some(Some(redacted)) => redacted,
+        Some(None) => String::from_utf8_lossy(body).into_owned(),
+        None => OMITTED.into(),
+    }
+}
+
+/// `None`: unreadable; `Some(None)`: nothing to redact.
+fn redact_steps(body: &[u8]) -> Option<Option<String>> {
+    use serde_json::value::RawValue;
+    let one_step = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let items: Vec<&RawValue> = if one_step {
+        vec![serde_json::from_slice(body).ok()?]
+    } else {
+        serde_json::from_slice(body).ok()?
     };
     let mut changed = false;
-    for step in steps {
-        let Value::Object(step) = step else { continue };
-        if let Some(auth) = step.get_mut("authorization") {
-            *auth = Value::String("[REDACTED]".into());
-            changed = true;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if !item.get().starts_with('{') {
+            out.push(item.get().to_string());
+            continue;
         }
-        if let Some(Value::Object(headers)) = step.get_mut("headers") {
-            for (name, value) in headers.iter_mut() {
-                let lower = name.to_ascii_lowercase();
-                if crate::cache::AUTH_HEADERS.contains(&lower.as_str())
-                    || lower.contains("token")
-                    || lower.contains("secret")
-                    || lower.contains("key")
-                    || lower == "cookie"
-                {
-                    *value = Value::String("[REDACTED]".into());
+        let members = crate::universal::object_fields(item).ok()?;
+        let mut fields = Vec::with_capacity(members.len());
+        for (key, raw) in members {
+            let value = match key.as_str() {
+                "authorization" => {
                     changed = true;
+                    "\"[REDACTED]\"".to_string()
                 }
-            }
+                "headers" if raw.get().starts_with('{') => {
+                    let headers = crate::universal::object_fields(raw).ok()?;
+                    let mut kept = Vec::with_capacity(headers.len());
+                    for (name, value) in headers {
+                        let value = if is_credential_header(&name) {
+                            changed = true;
+                            "\"[REDACTED]\""
+                        } else {
+                            value.get()
+                        };
+                        kept.push(format!("{}:{value}", Value::String(name)));
+                    }
+                    format!("{{{}}}", kept.join(","))
+                }
+                _ => raw.get().to_string(),
+            };
+            fields.push(format!("{}:{value}", Value::String(key)));
+        }
+        out.push(format!("{{{}}}", fields.join(",")));
+    }
+    if !changed {
+        return Some(None);
+    }
+    Some(Some(if one_step {
+        out.concat()
+    } else {
+        format!("[{}]", out.join(","))
+    }))
+}
+
+/// Header names whose values are secrets, by name or by the words in it.
+fn is_credential_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    crate::cache::AUTH_HEADERS.contains(&lower.as_str())
+        || lower.contains("token")
+        || lower.contains("secret")
+        || lower.contains("key")
+        || lower == "cookie"
+}
+
+/// A gateway path fit for a log record: the values of credential query
+/// parameters (`?key=` as Google AI Studio takes it, `api_key`, `token`,
+/// `sig`, ...) become "[REDACTED]"; the rest of the query is kept, so a
+/// record still shows what was asked for.
+pub fn redact_path(path: &str) -> String {
+    let Some((before, query)) = path.split_once('?') else {
+        return path.to_string();
+    };
+    let mut out = String::with_capacity(path.len());
+    out.push_str(before);
+    out.push('?');
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        if pair.len() > name.len() && is_credential_param(name) {
+            out.push_str(name);
+            out.push_str("=[REDACTED]");
+        } else {
+            out.push_str(pair);
         }
     }
-    if changed {
-        doc.to_string()
-    } else {
-        String::from_utf8_lossy(body).into_owned()
-    }
+    out
+}
+
+/// Query parameters that carry credentials, by name (case-insensitive, with
+/// `%5F` for `_` and `%2D` for `-` read as written out).
+fn is_credential_param(name: &str) -> bool {
+    let lower = name
+        .to_ascii_lowercase()
+        .replace("%5f", "_")
+        .replace("%2d", "-");
+    matches!(
+        lower.as_str(),
+        "key" | "sig" | "signature" | "auth" | "code" | "password" | "pass" | "pwd"
+    ) || lower.contains("key")
+        || lower.contains("token")
+        || lower.contains("secret")
+        || lower.contains("auth")
+        || lower.contains("password")
+        || lower.contains("credential")
 }
 
 /// Checks `cf-aig-metadata`: a JSON object of at most 5 entries whose values
@@ -404,11 +493,12 @@ pub fn parse_metadata(text: &str) -> Result<Map<String, Value>, String> {
     if doc.len() > 5 {
         return Err(format!("at most 5 entries, got {}", doc.len()));
     }
-    if let Some((k, _)) = doc
-        .iter()
-        .find(|(_, v)| !matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+    // Entries are not quoted: they are part of a header value.
+    if doc
+        .values()
+        .any(|v| !matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
     {
-        return Err(format!("entry {k:?} must be a string, number or boolean"));
+        return Err("every entry must be a string, number or boolean".into());
     }
     Ok(doc)
 }

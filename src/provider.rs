@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::config::ProviderOverride;
 use crate::error::{Error, ErrorKind, Result};
+use crate::transport::{Origin, origin_of};
 
 /// A built-in provider: its slug and the upstream base the gateway path replaces.
 ///
@@ -128,6 +129,19 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `url` with any `user:password@` before its host replaced by `***@`, for
+/// Debug output and messages.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// The providers one gateway routes to: the built-ins with the config's
 /// overrides laid on top, plus the config's `custom-*` providers.
 #[derive(Debug, Clone)]
@@ -142,8 +156,8 @@ pub struct Target {
     pub provider: String,
     /// The full upstream URL, query included.
     pub url: String,
-    /// `host[:port]` of the URL, for messages (never the path or query,
-    /// which may carry keys).
+    /// `host[:port]` of the URL, for messages (never userinfo, the path or
+    /// the query, which may carry keys).
     pub host: String,
 }
 
@@ -183,6 +197,7 @@ impl Providers {
             Some((p, q)) => (p, Some(q)),
             None => (rest, None),
         };
+        check_rest(provider, path, query)?;
         let mut path = path.trim_start_matches('/');
         let mut base = base.to_string();
 
@@ -197,6 +212,13 @@ impl Providers {
                     "azure-openai paths are azure-openai/<resource>/<deployment>/<endpoint>",
                 ));
             }
+            // Each value may only fill its own slot: a resource that could
+            // end the host (`localhost:`, `x@127.0.0.1`) would send the
+            // caller's keys elsewhere.
+            check_placeholder(provider, "resource", resource, Slot::HostLabel)
+                .map_err(Error::invalid_request)?;
+            check_placeholder(provider, "deployment", deployment, Slot::PathSegment)
+                .map_err(Error::invalid_request)?;
             base = base
                 .replace("{resource}", resource)
                 .replace("{deployment}", deployment);
@@ -208,6 +230,8 @@ impl Providers {
                     "provider {provider} needs \"account_id\" in the gateway config"
                 ))
             })?;
+            check_placeholder(provider, "account_id", id, Slot::PathSegment)
+                .map_err(Error::invalid_config)?;
             base = base.replace("{account_id}", id);
         }
 
@@ -216,16 +240,137 @@ impl Providers {
             url.push('?');
             url.push_str(q);
         }
-        let host = base
-            .split_once("://")
-            .map(|(_, r)| r.split('/').next().unwrap_or(""))
-            .unwrap_or("")
-            .to_string();
+        let origin = check_same_origin(provider, &base, &url)?;
         Ok(Target {
             provider: provider.to_string(),
             url,
-            host,
+            host: origin.display(),
         })
+    }
+}
+
+/// What a placeholder's value becomes part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// One DNS label of the host (`{resource}`).
+    HostLabel,
+    /// One path segment (`{deployment}`, `{account_id}`).
+    PathSegment,
+}
+
+/// Checks that a placeholder's value can only fill its slot. The message
+/// names the provider, the placeholder and the offending character, never
+/// the value (which may be anything the caller typed).
+fn check_placeholder(provider: &str, part: &str, value: &str, slot: Slot) -> Result<(), String> {
+    let refuse = |why: String| Err(format!("{provider}: the {part} {why}"));
+    let ok_char = |c: char| match slot {
+        Slot::HostLabel => c.is_ascii_alphanumeric() || c == '-',
+        // RFC 3986 unreserved characters: no '/', '\\', '@', ':', '#', '?',
+        // and no '%', so no escape of any of them either.
+        Slot::PathSegment => c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'),
+    };
+    if let Some(c) = value.chars().find(|c| !ok_char(*c)) {
+        let shown = if c.is_ascii_graphic() {
+            format!("{c:?}")
+        } else {
+            format!("U+{:04X}", c as u32)
+        };
+        let what = match slot {
+            Slot::HostLabel => "a DNS label (letters, digits, '-')",
+            Slot::PathSegment => "one path segment (letters, digits, '-', '_', '.', '~')",
+        };
+        return refuse(format!("must be {what}; it contains {shown}"));
+    }
+    match slot {
+        Slot::HostLabel if value.is_empty() || value.len() > 63 => {
+            refuse("must be a DNS label of 1 to 63 characters".into())
+        }
+        Slot::HostLabel if value.starts_with('-') || value.ends_with('-') => {
+            refuse("must not start or end with '-'".into())
+        }
+        Slot::PathSegment if value.is_empty() || value == "." || value == ".." => {
+            refuse("must be one path segment, not empty, \".\" or \"..\"".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks the path (and query) after the slug, whatever built it: a
+/// provider path, a Universal step's `endpoint`, a translated request. No
+/// characters a URL path cannot hold, no fragment, and no `..` segment,
+/// also when spelled with percent-escapes (`%2e%2e`, `.%2e`, `..%2f`).
+fn check_rest(provider: &str, path: &str, query: Option<&str>) -> Result<()> {
+    let bad = |c: &char| c.is_control() || matches!(*c, ' ' | '#');
+    if let Some(c) = path.chars().chain(query.unwrap_or("").chars()).find(bad) {
+        return Err(Error::invalid_request(format!(
+            "{provider}: the path contains a character not allowed in a URL: {c:?}"
+        )));
+    }
+    if path.contains('\\') {
+        return Err(Error::invalid_request(format!(
+            "{provider}: the path must not contain '\\'"
+        )));
+    }
+    let dot_segment = |p: &str| p.split(['/', '\\']).any(|segment| segment == "..");
+    let escaped = path.contains('%');
+    if dot_segment(path) || (escaped && dot_segment(&decode_path_escapes(path))) {
+        return Err(Error::invalid_request(format!(
+            "{provider}: the path must not contain \"..\" segments (escaped or not)"
+        )));
+    }
+    Ok(())
+}
+
+/// The path with the escapes that matter to segment boundaries decoded
+/// (`%2e` `.`, `%2f` `/`, `%5c` `\`), as a lenient upstream would read it.
+fn decode_path_escapes(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let pair = (
+                bytes[i + 1].to_ascii_lowercase(),
+                bytes[i + 2].to_ascii_lowercase(),
+            );
+            let decoded = match pair {
+                (b'2', b'e') => Some('.'),
+                (b'2', b'f') => Some('/'),
+                (b'5', b'c') => Some('\\'),
+                _ => None,
+            };
+            if let Some(c) = decoded {
+                out.push(c);
+                i += 3;
+                continue;
+            }
+        }
+        let c = path[i..].chars().next().unwrap_or('\u{FFFD}');
+        out.push(c);
+        i += c.len_utf8().max(1);
+    }
+    out
+}
+
+/// The invariant every upstream URL keeps, checked after it is built from
+/// the base and the caller's path: it goes to the base's scheme, host and
+/// port, as the transport reads them. Returns that origin, for messages.
+fn check_same_origin(provider: &str, base: &str, url: &str) -> Result<Origin> {
+    let base_origin = origin_of(base).ok_or_else(|| {
+        Error::invalid_request(format!(
+            "{provider}: the upstream base is not a valid http(s) URL"
+        ))
+    })?;
+    match origin_of(url) {
+        Some(origin) if origin == base_origin => Ok(base_origin),
+        Some(_) => Err(Error::invalid_request(format!(
+            "{provider}: the path would send the request somewhere other than {} (refused)",
+            base_origin.display()
+        ))),
+        None => Err(Error::invalid_request(format!(
+            "{provider}: the path does not make a valid URL on {}",
+            base_origin.display()
+        ))),
     }
 }
 
@@ -474,6 +619,71 @@ mod tests {
         }
         assert_eq!(split_path("openai").unwrap(), ("openai", ""));
         assert_eq!(split_path("openai?x=1").unwrap(), ("openai", "?x=1"));
+    }
+
+    #[test]
+    fn placeholders_fill_only_their_slot_and_urls_keep_their_origin() {
+        let p = providers(&[], Some("ACCOUNT"));
+        for bad in [
+            "localhost:/dep/x",
+            "x@127.0.0.1:1/dep/x",
+            "127.0.0.1:18443#/dep/x",
+            "a.b/dep/x",
+            "-a/dep/x",
+            "a%40b/dep/x",
+            "r/dep%2f../x",
+            "r/../x",
+            "r/a:b/x",
+            "r/a@b/x",
+        ] {
+            let e = p.target("azure-openai", bad).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidRequest, "{bad}");
+            assert!(e.message.starts_with("azure-openai"), "{}", e.message);
+        }
+        let bad_account = providers(&[], Some("acc/../x"));
+        assert_eq!(
+            bad_account.target("workers-ai", "@cf/m").unwrap_err().kind,
+            ErrorKind::InvalidConfig
+        );
+        for bad in ["%2e%2e/x", "a/.%2E/x", "a/..%2Fb", "a\\b", "x#y", "x?a#b"] {
+            assert_eq!(
+                p.target("openai", bad).unwrap_err().kind,
+                ErrorKind::InvalidRequest,
+                "{bad}"
+            );
+        }
+        // The oracle itself: a URL that leaves the base's origin is refused.
+        assert!(check_same_origin("p", "http://h:1/v1", "http://h:1/v1/x").is_ok());
+        for other in [
+            "http://h:2/v1",
+            "https://h:1/v1",
+            "http://g:1/v1",
+            "http://x@g:1/",
+        ] {
+            assert!(
+                check_same_origin("p", "http://h:1/v1", other).is_err(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn userinfo_is_never_shown() {
+        let p = providers(&[("custom-u", "http://user:SECRET@127.0.0.1:9/v1")], None);
+        let t = p.target("custom-u", "chat").unwrap();
+        assert_eq!(t.host, "127.0.0.1:9");
+        assert_eq!(
+            without_userinfo("http://user:SECRET@h:1/v1?a@b"),
+            "http://***@h:1/v1?a@b"
+        );
+        assert_eq!(without_userinfo("http://h/a@b"), "http://h/a@b");
+        let debug = format!(
+            "{:?}",
+            ProviderOverride {
+                base_url: "https://u:SECRET@h/".into()
+            }
+        );
+        assert!(!debug.contains("SECRET"), "{debug}");
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! A request as the caller builds it, and the checks on its parts.
 
 use crate::cancel::CancelToken;
-use crate::config::{
-    Backoff, Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
-};
+use crate::config::{Backoff, Controls, check_max_attempts, check_retry_delay, check_timeout};
 use crate::error::{Error, Result};
 use crate::usage::CustomCost;
 use serde_json::{Map, Value};
@@ -80,6 +78,9 @@ const TRANSPORT_HEADERS: &[&str] = &[
     "te",
     "trailer",
     "proxy-connection",
+    // The body is always sent at once: an upstream that never answers
+    // `100 Continue` would otherwise stall every send.
+    "expect",
 ];
 
 /// The per-request feature controls: cache, logs, cost. Only the request's
@@ -184,7 +185,9 @@ fn apply_control(all: &mut ControlHeaders, control: &str, value: &str) -> Result
             controls.stream_idle_timeout_ms = Some(check_timeout("value", parse_ms(value)?)?);
         }
         "backoff" => {
-            let backoff: Backoff = check_backoff("value", value)?;
+            // Not `check_backoff`'s message: that one quotes the value.
+            let backoff = Backoff::parse(value)
+                .ok_or("expected \"constant\", \"linear\" or \"exponential\"")?;
             controls.backoff = Some(backoff);
         }
         // Other cf-aig-* headers (cf-aig-authorization, for the hosted
@@ -197,11 +200,11 @@ fn apply_control(all: &mut ControlHeaders, control: &str, value: &str) -> Result
 /// A non-negative decimal integer, as every numeric control is written.
 fn parse_ms(value: &str) -> Result<u64, String> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("expected a non-negative integer, got {value:?}"));
+        return Err("expected a non-negative integer".into());
     }
     value
         .parse::<u64>()
-        .map_err(|_| format!("number too large: {value:?}"))
+        .map_err(|_| "number too large".to_string())
 }
 
 #[cfg(test)]

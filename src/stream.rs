@@ -3,19 +3,23 @@
 //!
 //! Fallback and retries happen only before anything is delivered. A stream
 //! commits to a step when its response is 2xx and, for `text/event-stream`,
-//! its first event has arrived and is not an error event (for other bodies
-//! the 2xx head is the commit point). Until then the attempt is judged as in
-//! [`Gateway::send`]; after it, a failure ends the call with
-//! [`ErrorKind::StreamInterrupted`] and what was delivered stays delivered.
+//! its first content event has arrived and is not an error event (for other
+//! bodies the 2xx head is the commit point). Lifecycle events of the known
+//! dialects ([`crate::dialect`]) are held until then and delivered first.
+//! Until commit the attempt is judged as in [`Gateway::send`]; after it, a
+//! failure (or a known dialect's stream ending before its end marker) ends
+//! the call with [`ErrorKind::StreamInterrupted`] and what was delivered
+//! stays delivered.
 
 use std::io::Read;
 
+use crate::dialect::{Dialect, EventClass, classify as classify_event, is_end, recognise};
 use crate::error::{Error, ErrorKind, Result};
 use crate::gateway::{
     Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, read_whole, response_head,
 };
 use crate::response::Response;
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser, is_error_event};
+use crate::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser};
 use crate::transport::classify;
 use crate::transport::io_scope::{Fired, IoScope, IoState};
 
@@ -68,6 +72,8 @@ pub(crate) fn run_stream(
             reader: body.into_with_config().limit(u64::MAX).reader(),
             parser: SseParser::new(event_limit),
             buf: vec![0; READ_SIZE],
+            dialect: None,
+            ended: false,
         };
         if is_sse {
             attempt.stream_events(head, body_limit)
@@ -156,6 +162,10 @@ struct Attempt<'a> {
     reader: ureq::BodyReader<'static>,
     parser: SseParser,
     buf: Vec<u8>,
+    /// The stream's dialect, once an event showed it.
+    dialect: Option<Dialect>,
+    /// The dialect's end marker has arrived.
+    ended: bool,
 }
 
 impl Attempt<'_> {
@@ -222,7 +232,7 @@ impl Attempt<'_> {
         loop {
             let n = self.read().map_err(|e| self.after_commit(e))?;
             if n == 0 {
-                return Ok(());
+                return self.check_end();
             }
             let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
             callback(state, "on_data", || sink.on_data(data))?;
@@ -230,17 +240,22 @@ impl Attempt<'_> {
                 continue;
             }
             let mut failure = None;
-            let parsed =
-                self.parser
-                    .feed(data, &mut |event| match callback(state, "on_event", || {
-                        sink.on_event(event)
-                    }) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            failure = Some(e);
-                            false
-                        }
-                    });
+            let (dialect, ended) = (&mut self.dialect, &mut self.ended);
+            let parsed = self.parser.feed(data, &mut |event| {
+                if dialect.is_none() {
+                    *dialect = recognise(event);
+                }
+                if let Some(d) = *dialect {
+                    *ended |= is_end(d, event);
+                }
+                match callback(state, "on_event", || sink.on_event(event)) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
+                }
+            });
             if let Some(e) = failure {
                 return Err(e);
             }
@@ -250,11 +265,30 @@ impl Attempt<'_> {
         }
     }
 
-    /// An event stream: held back until its first event shows it is not an
-    /// error, then delivered as it arrives.
+    /// At the clean end of a committed stream: a known dialect that never
+    /// sent its end marker was cut short, whatever the transport said.
+    fn check_end(&self) -> Result<()> {
+        match self.dialect.and_then(Dialect::end_marker) {
+            Some(marker) if !self.ended => Err(Error::new(
+                ErrorKind::StreamInterrupted,
+                format!(
+                    "{}: the stream ended without its end marker ({marker})",
+                    self.who()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// An event stream: held back until its first content event shows it is
+    /// not an error (lifecycle events of a known dialect wait with it), then
+    /// delivered as it arrives.
     fn stream_events(&mut self, head: Response, body_limit: u64) -> Verdict {
         let mut held = Vec::new();
         let mut events: Vec<OwnedEvent> = Vec::new();
+        // How many of `events` were classified, and whether one commits.
+        let mut judged = 0;
+        let mut commit = false;
         // Before commit: nothing reaches the sink.
         loop {
             let n = match self.read() {
@@ -275,10 +309,23 @@ impl Attempt<'_> {
                 }
             };
             if n == 0 {
-                // The stream ended without a single event: its 2xx stands.
-                break;
+                if events.is_empty() {
+                    // The stream ended without a single event: its 2xx stands.
+                    break;
+                }
+                // Only lifecycle events, then the end: nothing was
+                // delivered, so this attempt failed like a dropped connection.
+                return Verdict::Failed(Error::new(
+                    ErrorKind::Connect,
+                    format!(
+                        "{}: the stream ended before its first content event",
+                        self.who()
+                    ),
+                ));
             }
-            held.extend_from_slice(&self.buf[..n]);
+            if let Err(e) = crate::alloc::try_extend(&mut held, &self.buf[..n], "a held stream") {
+                return Verdict::Fatal(e);
+            }
             let parsed = self.parser.feed(&self.buf[..n], &mut |e| {
                 events.push(OwnedEvent::from_event(e));
                 true
@@ -295,12 +342,29 @@ impl Attempt<'_> {
                     ),
                 ));
             }
-            if let Some(first) = events.first() {
-                if is_error_event(&first.as_event()) {
-                    return self.reject_error_stream(head, held, body_limit);
+            for event in &events[judged..] {
+                let event = event.as_event();
+                if self.dialect.is_none() {
+                    self.dialect = recognise(&event);
                 }
+                match classify_event(self.dialect, &event) {
+                    EventClass::Lifecycle => {}
+                    EventClass::Error => return self.reject_error_stream(head, held, body_limit),
+                    EventClass::Content | EventClass::End => {
+                        commit = true;
+                        break;
+                    }
+                }
+            }
+            judged = events.len();
+            if commit {
                 break;
             }
+        }
+        // Events after the commit point came in the same read: note an end
+        // marker among them.
+        if let Some(d) = self.dialect {
+            self.ended = events.iter().any(|e| is_end(d, &e.as_event()));
         }
 
         // Commit.
@@ -327,7 +391,9 @@ impl Attempt<'_> {
             match self.read() {
                 Ok(0) => break,
                 Ok(n) if (body.len() + n) as u64 <= body_limit => {
-                    body.extend_from_slice(&self.buf[..n])
+                    if crate::alloc::try_extend(&mut body, &self.buf[..n], "a stream").is_err() {
+                        break;
+                    }
                 }
                 // Too long or broken: what we have is enough to report.
                 Ok(_) => break,

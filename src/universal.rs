@@ -2,7 +2,6 @@
 //! each naming a provider, an endpoint, headers and the provider's own body.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -101,8 +100,10 @@ struct StepFields<'a> {
 /// The slow path's reading of one step: field by field, so an error can
 /// name the field.
 fn fields_of(item: &RawValue) -> Result<StepFields<'_>, String> {
-    let map: BTreeMap<String, &RawValue> =
-        serde_json::from_str(item.get()).map_err(|_| "must be a JSON object".to_string())?;
+    let map = object_fields(item).map_err(|e| match e {
+        FieldsError::NotAnObject => "must be a JSON object".to_string(),
+        FieldsError::Duplicate(key) => format!("duplicate field {key:?}"),
+    })?;
     let mut fields = StepFields::default();
     for (key, raw) in map {
         match key.as_str() {
@@ -126,14 +127,13 @@ fn fields_of(item: &RawValue) -> Result<StepFields<'_>, String> {
 
 /// Checks one step's fields and builds the step.
 fn check_step(fields: StepFields<'_>) -> Result<Step, String> {
-    let tree = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).map_err(|e| e.to_string());
     let provider = fields.provider.ok_or("missing \"provider\"")?.into_owned();
     if provider.is_empty() || provider.contains(['/', '?']) {
         return Err(format!("\"provider\" {provider:?} is not a provider slug"));
     }
     let endpoint = fields.endpoint.ok_or("missing \"endpoint\"")?.into_owned();
     let mut headers = match fields.headers {
-        Some(raw) => parse_headers(tree(raw)?)?,
+        Some(raw) => parse_headers(raw)?,
         None => Vec::new(),
     };
     if let Some(auth) = fields.authorization {
@@ -142,7 +142,7 @@ fn check_step(fields: StepFields<'_>) -> Result<Step, String> {
         headers.push(("Authorization".into(), auth.into_owned()));
     }
     let config = match fields.config {
-        Some(raw) => parse_config(tree(raw)?)?,
+        Some(raw) => parse_config(raw)?,
         None => Controls::default(),
     };
     Ok(Step {
@@ -158,25 +158,75 @@ fn string_field(name: &str, raw: &RawValue) -> Result<String, String> {
     serde_json::from_str(raw.get()).map_err(|_| format!("\"{name}\" must be a string"))
 }
 
-fn parse_headers(value: Value) -> Result<Vec<(String, String)>, String> {
-    let Value::Object(map) = value else {
-        return Err("\"headers\" must be an object of strings".into());
-    };
-    let mut headers = Vec::with_capacity(map.len());
-    for (name, value) in map {
-        let Value::String(value) = value else {
-            return Err(format!("header {name:?} must have a string value"));
-        };
+/// Why [`object_fields`] refused a JSON value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldsError {
+    NotAnObject,
+    /// A key written twice: which one would win is a guess, so neither does.
+    Duplicate(String),
+}
+
+/// A JSON object's members in the order written, values left raw, refusing
+/// a key that appears twice (as the config parser does).
+pub(crate) fn object_fields(raw: &RawValue) -> Result<Vec<(String, &RawValue)>, FieldsError> {
+    struct Members<'a>(Vec<(String, &'a RawValue)>);
+    impl<'de> Deserialize<'de> for Members<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Members<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Members<'de>, A::Error> {
+                    let mut members = Vec::new();
+                    while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                        members.push(member);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    let Members(members) = serde_json::from_str(raw.get()).map_err(|_| FieldsError::NotAnObject)?;
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    for (key, _) in &members {
+        if !seen.insert(key.as_str()) {
+            return Err(FieldsError::Duplicate(key.clone()));
+        }
+    }
+    Ok(members)
+}
+
+fn parse_headers(raw: &RawValue) -> Result<Vec<(String, String)>, String> {
+    let members = object_fields(raw).map_err(|e| match e {
+        FieldsError::NotAnObject => "\"headers\" must be an object of strings".to_string(),
+        FieldsError::Duplicate(name) => format!("header {name:?} appears twice in \"headers\""),
+    })?;
+    let mut headers = Vec::with_capacity(members.len());
+    for (name, value) in members {
+        let value: String = serde_json::from_str(value.get())
+            .map_err(|_| format!("header {name:?} must have a string value"))?;
         check_header(&name, &value).map_err(|e| e.message)?;
         headers.push((name, value));
     }
     Ok(headers)
 }
 
-fn parse_config(value: Value) -> Result<Controls, String> {
-    let Value::Object(map) = value else {
-        return Err("\"config\" must be an object".into());
-    };
+fn parse_config(raw: &RawValue) -> Result<Controls, String> {
+    let members = object_fields(raw).map_err(|e| match e {
+        FieldsError::NotAnObject => "\"config\" must be an object".to_string(),
+        FieldsError::Duplicate(key) => format!("config key {key:?} appears twice"),
+    })?;
+    let map: Vec<(String, Value)> = members
+        .into_iter()
+        .map(|(k, raw)| serde_json::from_str(raw.get()).map(|v| (k, v)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let mut controls = Controls::default();
     for (key, value) in &map {
         let what = format!("config.{key}");

@@ -4,7 +4,7 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
 use crate::ffi::gateway::aigw_gateway;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, mut_arg, ref_arg, str_arg};
+use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg, str_arg};
 use crate::log::LogFilter;
 
 /// Receives each log record as JSON (`record_json`, `len` bytes, also
@@ -56,13 +56,14 @@ impl CCallback {
 /// reach it. `gw` NULL is `AIGW_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_gateway_set_log_callback(
-    gw: *mut aigw_gateway,
+    gw: *const aigw_gateway,
     cb: aigw_log_callback,
     userdata: *mut c_void,
 ) -> aigw_status {
     ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        // SAFETY: NULL or a live gateway.
-        let gw = match unsafe { mut_arg(gw, "gw") } {
+        // SAFETY: NULL or a live gateway. Shared borrow only: other threads
+        // may be sending through it (and hold `&` to it) right now.
+        let gw = match unsafe { ref_arg(gw, "gw") } {
             Ok(gw) => gw,
             Err(f) => return f.status,
         };

@@ -79,7 +79,9 @@ pub extern "C" fn aigw_request_set_header(
 }
 
 /// Sets the body, replacing any earlier one. The bytes are copied.
-/// `body` may be NULL only when `len` is 0 (an empty body).
+/// `body` may be NULL only when `len` is 0 (an empty body). A `len` over
+/// `PTRDIFF_MAX` is `AIGW_ERR_INVALID_ARGUMENT`; one the process cannot
+/// allocate is `AIGW_ERR_BODY_TOO_LARGE` (the earlier body is kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_request_set_body(
     req: *mut aigw_request,
@@ -100,9 +102,13 @@ pub extern "C" fn aigw_request_set_body(
             if len > isize::MAX as usize {
                 return Err(Failure::invalid("len is too large"));
             }
+            // Room first: a length no buffer could hold is a status, and
+            // the caller's bytes are not touched before it is known.
+            let mut copy = crate::alloc::try_with_capacity(len, "the request body")?;
             // SAFETY: `body` points to `len` readable bytes per the contract.
             let bytes = unsafe { std::slice::from_raw_parts(body, len) };
-            req.inner.body = bytes.to_vec();
+            copy.extend_from_slice(bytes);
+            req.inner.body = copy;
             Ok(())
         })())
     })

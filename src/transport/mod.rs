@@ -89,6 +89,57 @@ impl Upstream {
     }
 }
 
+/// Where a URL connects to, as the transport itself reads it: scheme, host
+/// (never the userinfo) and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    /// Lowercased; IPv6 literals keep their brackets.
+    pub host: String,
+    /// The explicit port, or the scheme's default.
+    pub port: u16,
+    /// Whether the URL wrote the port out.
+    pub explicit_port: bool,
+}
+
+impl Origin {
+    /// `host` or `host:port` as the URL wrote it, for messages.
+    pub fn display(&self) -> String {
+        if self.explicit_port {
+            format!("{}:{}", self.host, self.port)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+/// Parses `url` with the same parser the transport uses to connect, so the
+/// answer is where a request would really go. `None` for anything that is
+/// not an absolute http(s) URL with a host.
+pub fn origin_of(url: &str) -> Option<Origin> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
+    let explicit = uri.port_u16();
+    // An authority such as `host:` (empty port) or a non-numeric port.
+    let authority = uri.authority()?.as_str();
+    let after_host = authority.rsplit('@').next().unwrap_or("");
+    if explicit.is_none() && after_host.len() != host.len() {
+        return None;
+    }
+    Some(Origin {
+        scheme,
+        host,
+        port: explicit.unwrap_or(default_port),
+        explicit_port: explicit.is_some(),
+    })
+}
+
 /// The platform's trusted roots plus every certificate in the PEM file.
 fn platform_roots_and(path: &str) -> Result<Vec<Certificate<'static>>> {
     let pem =
@@ -138,6 +189,17 @@ pub fn classify(error: &ureq::Error, fired: Option<Fired>) -> (ErrorKind, String
         E::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
             (ErrorKind::Tls, format!("TLS error: {e}"))
         }
+        // Body readers wrap ureq's own errors (bad chunk framing, ...) in
+        // an I/O error: judge the error inside.
+        E::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) => {
+            match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            {
+                Some(inner) => classify(inner, fired),
+                None => (io_kind(e), describe_io(e)),
+            }
+        }
         E::Io(e) => (io_kind(e), describe_io(e)),
         E::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t})")),
         E::HostNotFound => (ErrorKind::Connect, "host not found".into()),
@@ -178,6 +240,8 @@ fn io_kind(e: &io::Error) -> ErrorKind {
     match e.kind() {
         io::ErrorKind::TimedOut => ErrorKind::Timeout,
         io::ErrorKind::InvalidData => ErrorKind::Protocol,
+        // std's `read_to_end` reserves fallibly and reports this.
+        io::ErrorKind::OutOfMemory => ErrorKind::BodyTooLarge,
         _ => ErrorKind::Connect,
     }
 }
@@ -190,6 +254,7 @@ fn describe_io(e: &io::Error) -> String {
         io::ErrorKind::UnexpectedEof => "connection closed before the response was complete".into(),
         io::ErrorKind::BrokenPipe => "connection closed while sending".into(),
         io::ErrorKind::TimedOut => "timed out".into(),
+        io::ErrorKind::OutOfMemory => "out of memory holding the body".into(),
         // OS and resolver texts ("Network is unreachable", "failed to
         // lookup address information: ...") carry no request data.
         _ => match e.raw_os_error() {

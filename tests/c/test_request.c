@@ -92,6 +92,11 @@ static void test_set_body(void)
     /* Replacing the body many times does not leak (valgrind checks). */
     CHECK_STATUS(aigw_request_set_body(req, (const uint8_t *)"{\"a\":1}", 7), AIGW_OK);
     CHECK_STATUS(aigw_request_set_body(req, (const uint8_t *)"{\"a\":2}", 7), AIGW_OK);
+    /* A length no process can hold is a status, not an abort; nothing
+     * past the one real byte is read. */
+    CHECK_STATUS(aigw_request_set_body(req, bytes, (size_t)1 << 62), AIGW_ERR_BODY_TOO_LARGE);
+    CHECK_STATUS(aigw_request_set_body(req, bytes, SIZE_MAX), AIGW_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(aigw_request_set_body(req, bytes, 1), AIGW_OK);
     aigw_request_free(req);
 }
 
