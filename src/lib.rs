@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod cancel;
 pub mod config;
+pub mod cooldown;
 pub mod error;
 pub mod exchange;
 pub mod gateway;
@@ -18,6 +19,7 @@ pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod routing;
 pub mod sse;
 pub mod store;
 pub mod stream;

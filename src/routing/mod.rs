@@ -1,0 +1,44 @@
+//! Dynamic routing: route graphs from the gateway config (`graph`), the
+//! conditions they test (`condition`) and the walk that turns one request
+//! into the model elements to try (`walk`).
+//!
+//! May use: `config`'s checks, `error`, `store` (budgets count in the
+//! gateway's [`CounterStore`]), `ratelimit::Technique`. Knows nothing of
+//! providers, transports or request formats: the unified API (compat) turns
+//! each [`ModelChoice`] into a planned step.
+//!
+//! # How compat plans `dynamic/<name>`
+//!
+//! 1. [`Router::walk`] with the route name (the model after `dynamic/`) and
+//!    the request's [`RequestFacts`] (its `cf-aig-metadata` and the unified
+//!    body as parsed JSON). An unknown name is `InvalidRequest`.
+//! 2. [`RouteWalk::next`]`(None)` yields the first [`ModelChoice`] (or a
+//!    rate-limit refusal, `RateLimited`, naming route and element). compat
+//!    makes it a planned step: the unified request with `model` replaced by
+//!    `{provider}/{model}`, translated for that provider as any unified
+//!    request is; `timeout_ms` becomes the first-byte request timeout and
+//!    `retries` gives `max_attempts = retries + 1` (both over the request's
+//!    and gateway's controls).
+//! 3. Those steps go to `Gateway::run_steps` through a
+//!    [`crate::gateway::StepSource`] whose `next_step` calls
+//!    `RouteWalk::next(Some(Outcome::Failed))` when the previous model's
+//!    attempts failed (following its `fallback` output), and whose
+//!    `may_follow` is [`RouteWalk::may_follow`] (cooldowns never skip the
+//!    last choice left). A model whose response commits ends the walk
+//!    (`RouteWalk::next(Some(Outcome::Served))` records it).
+//! 4. Afterwards: [`RouteWalk::taken`] (element ids, in order) and the route
+//!    name go to the log record and the `cf-aig-route` header; the serving
+//!    choice's provider and model to `cf-aig-provider` / `cf-aig-model`;
+//!    [`RouteWalk::settle`] charges the call's cost (known once the usage
+//!    arrives, stream end included) to every cost budget the walk passed.
+
+pub mod condition;
+pub mod graph;
+pub mod walk;
+
+pub use condition::{Condition, RequestFacts};
+pub use graph::{Element, ElementKind, Route, Routes, parse_routes};
+pub use walk::{ModelChoice, Outcome, RouteWalk, Router};
+
+#[cfg(test)]
+mod tests;
