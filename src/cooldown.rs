@@ -22,10 +22,14 @@ pub const MAX_AFTER_FAILURES: u64 = 1000;
 pub const MAX_COOLDOWN_S: u64 = 86_400;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a cooldown object {\"after_failures\": N, \"seconds\": S}"
+)]
 pub struct RawCooldown {
-    after_failures: u64,
-    seconds: u64,
+    // Optional here so a missing one is reported as `cooldown.<key>`.
+    after_failures: Option<u64>,
+    seconds: Option<u64>,
 }
 
 /// The config's `cooldown` object, checked.
@@ -37,21 +41,24 @@ pub struct CooldownConfig {
 
 impl CooldownConfig {
     pub fn from_raw(raw: RawCooldown) -> Result<CooldownConfig, String> {
-        if !(1..=MAX_AFTER_FAILURES).contains(&raw.after_failures) {
+        let (Some(after_failures), Some(seconds)) = (raw.after_failures, raw.seconds) else {
+            return Err("cooldown needs both after_failures and seconds".into());
+        };
+        if !(1..=MAX_AFTER_FAILURES).contains(&after_failures) {
             return Err(format!(
                 "cooldown.after_failures must be between 1 and {MAX_AFTER_FAILURES}, got {}",
-                raw.after_failures
+                after_failures
             ));
         }
-        if !(1..=MAX_COOLDOWN_S).contains(&raw.seconds) {
+        if !(1..=MAX_COOLDOWN_S).contains(&seconds) {
             return Err(format!(
                 "cooldown.seconds must be between 1 and {MAX_COOLDOWN_S}, got {}",
-                raw.seconds
+                seconds
             ));
         }
         Ok(CooldownConfig {
-            after_failures: raw.after_failures as u32,
-            cool_for: Duration::from_secs(raw.seconds),
+            after_failures: after_failures as u32,
+            cool_for: Duration::from_secs(seconds),
         })
     }
 }
