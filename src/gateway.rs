@@ -115,6 +115,8 @@ pub struct Trace {
     pub ttfb: Option<Duration>,
     /// The step of the latest attempt, served or not.
     pub last_step: Option<usize>,
+    /// The dynamic route walked, and the elements it took (see `routing`).
+    pub route: Option<crate::routing::RouteTaken>,
 }
 
 impl Trace {
@@ -124,6 +126,7 @@ impl Trace {
             attempts: Vec::new(),
             ttfb: None,
             last_step: None,
+            route: None,
         }
     }
 }

@@ -26,8 +26,9 @@
 //!    `may_follow` is [`RouteWalk::may_follow`] (cooldowns never skip the
 //!    last choice left). A model whose response commits ends the walk
 //!    (`RouteWalk::next(Some(Outcome::Served))` records it).
-//! 4. Afterwards: [`RouteWalk::taken`] (element ids, in order) and the route
-//!    name go to the log record and the `cf-aig-route` header; the serving
+//! 4. Afterwards: [`RouteWalk::record`] (the route name and the element ids
+//!    taken, in order) goes to `Trace::route`, which the log record shows
+//!    as `route` and `route_elements`; the name to the `cf-aig-route` header; the serving
 //!    choice's provider and model to `cf-aig-provider` / `cf-aig-model`;
 //!    [`RouteWalk::settle`] charges the call's cost (known once the usage
 //!    arrives, stream end included) to every cost budget the walk passed.
@@ -38,7 +39,7 @@ pub mod walk;
 
 pub use condition::{Condition, RequestFacts};
 pub use graph::{Element, ElementKind, Route, Routes, parse_routes};
-pub use walk::{ModelChoice, Outcome, RouteWalk, Router};
+pub use walk::{ModelChoice, Outcome, RouteTaken, RouteWalk, Router};
 
 #[cfg(test)]
 mod tests;

@@ -557,6 +557,15 @@ fn model_fallbacks_are_followed_and_recorded() {
     walk.next(Some(Outcome::Failed)).unwrap();
     assert_eq!(walk.next(Some(Outcome::Served)).unwrap(), None);
     assert_eq!(walk.taken(), ["start", "first", "second", "end"]);
+    assert_eq!(
+        walk.record(),
+        RouteTaken {
+            name: "chain".into(),
+            elements: ["start", "first", "second", "end"]
+                .map(String::from)
+                .to_vec(),
+        }
+    );
     assert_eq!(walk.route_name(), "chain");
 }
 

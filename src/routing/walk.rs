@@ -110,6 +110,14 @@ impl ModelChoice {
     }
 }
 
+/// What a walk did, for the log record (`route`, `route_elements`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTaken {
+    pub name: String,
+    /// Element ids passed, in order.
+    pub elements: Vec<String>,
+}
+
 /// How the previous choice ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -340,6 +348,14 @@ impl<'a> RouteWalk<'a> {
             .iter()
             .map(|&i| self.route.elements[i].id.as_str())
             .collect()
+    }
+
+    /// The walk so far, for `Trace::route`.
+    pub fn record(&self) -> RouteTaken {
+        RouteTaken {
+            name: self.route.name.clone(),
+            elements: self.taken().into_iter().map(String::from).collect(),
+        }
     }
 
     /// Charges `cost` (US dollars) to every cost budget the walk passed.
