@@ -599,3 +599,51 @@ fn a_budget_after_a_failed_model_is_evaluated_lazily() {
     walk.next(None).unwrap();
     assert_eq!(walk.next(Some(Outcome::Served)).unwrap(), None);
 }
+
+#[test]
+fn the_readme_example_route_is_valid_and_routes_as_described() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Dynamic routing").expect("section")..];
+    let start = section.find("```json\n").expect("example") + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let config = Config::parse(Some(example)).unwrap_or_else(|e| panic!("{}", e.message));
+    let r = Fixture {
+        router: Router::new(config.routes.clone(), Some(5)),
+        store: MemoryStore::default(),
+    };
+    let free = metadata(json!({"plan": "free", "user_id": "u-1"}));
+    assert_eq!(
+        first_model(&r, "support", as_user(&free)).as_deref(),
+        Some("gpt-4o-mini")
+    );
+    let paid = metadata(json!({"plan": "paid", "user_id": "u-42"}));
+    let (mut canary, mut large) = (0, 0);
+    for _ in 0..200 {
+        let mut walk = r.walk("support", as_user(&paid)).unwrap();
+        let choice = walk.next(None).unwrap().unwrap();
+        match choice.model.as_str() {
+            "gpt-5" => canary += 1,
+            "claude-sonnet-4-5" => {
+                large += 1;
+                walk.next(Some(Outcome::Served)).unwrap();
+                walk.settle(0.5).unwrap();
+            }
+            "gpt-4o-mini" => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert!((4..=40).contains(&canary), "{canary} canaries of 200");
+    // $5 a day at $0.50 a request: ten large answers, then the small model.
+    assert_eq!(large, 10);
+    for _ in 0..20 {
+        let mut walk = r.walk("support", as_user(&paid)).unwrap();
+        let choice = walk.next(None).unwrap().unwrap();
+        if choice.model == "gpt-5" {
+            // A failed canary falls back through the budget.
+            let next = walk.next(Some(Outcome::Failed)).unwrap().unwrap();
+            assert_eq!(next.model, "gpt-4o-mini");
+        } else {
+            assert_eq!(choice.model, "gpt-4o-mini", "the budget is spent");
+        }
+    }
+}
