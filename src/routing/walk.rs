@@ -276,10 +276,19 @@ impl<'a> RouteWalk<'a> {
             // Requests without the key's value share one budget.
             Some((_, None)) => format!("route:{}:{element}:-", self.route.name),
         };
-        let whose = match value {
-            None => String::new(),
-            Some((k, Some(v))) => format!(" for {k} = {v}"),
-            Some((k, None)) => format!(" for requests without {k}"),
+        // Built only for a refusal: admitting stays allocation-light.
+        let per = || {
+            let w = budget.window;
+            let whose = match value {
+                None => String::new(),
+                Some((k, Some(v))) => format!(" for {k} = {v}"),
+                Some((k, None)) => format!(" for requests without {k}"),
+            };
+            format!(
+                "per {} s ({} window){whose}",
+                w.interval.as_secs(),
+                w.technique
+            )
         };
         let store_error = |e: crate::store::StoreError| {
             Error::new(
@@ -291,11 +300,6 @@ impl<'a> RouteWalk<'a> {
             )
         };
         let w = budget.window;
-        let per = format!(
-            "per {} s ({} window){whose}",
-            w.interval.as_secs(),
-            w.technique
-        );
         match budget.limit_type {
             LimitType::Count => {
                 match self
@@ -305,8 +309,9 @@ impl<'a> RouteWalk<'a> {
                 {
                     Admission::Admitted => Ok(Ok(())),
                     Admission::Refused { retry_in } => Ok(Err(format!(
-                        "rate limited: at most {} requests {per}; the next is allowed in {} ms",
+                        "rate limited: at most {} requests {}; the next is allowed in {} ms",
                         budget.limit,
+                        per(),
                         retry_in.as_millis().max(1)
                     ))),
                 }
@@ -318,8 +323,9 @@ impl<'a> RouteWalk<'a> {
                     Ok(Ok(()))
                 } else {
                     Ok(Err(format!(
-                        "rate limited: cost budget of ${} {per} is spent (${spent}); it next drops in {} ms",
+                        "rate limited: cost budget of ${} {} is spent (${spent}); it next drops in {} ms",
                         budget.limit,
+                        per(),
                         next_drop.as_millis().max(1)
                     )))
                 }
