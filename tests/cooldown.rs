@@ -317,3 +317,61 @@ fn bad_cooldown_config_is_refused() {
         );
     }
 }
+
+/// Counts the events of a streamed response.
+#[derive(Default)]
+struct Events {
+    heads: Vec<Response>,
+    events: usize,
+}
+
+impl aigw::StreamSink for Events {
+    fn on_response(&mut self, head: &Response) -> bool {
+        self.heads.push(head.clone());
+        true
+    }
+    fn on_data(&mut self, _: &[u8]) -> bool {
+        true
+    }
+    fn on_event(&mut self, _: &aigw::sse::SseEvent<'_>) -> bool {
+        self.events += 1;
+        true
+    }
+}
+
+#[test]
+fn streams_skip_a_cooling_target_and_a_committed_stream_resets() {
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, COOLDOWN);
+    let stream = |fault: &str| {
+        let mut steps = json!([
+            step("openai", "m", fault),
+            step("openai", "backup", "key=backup,stream,events=3"),
+        ]);
+        steps[0]["query"]["stream"] = json!(true);
+        let mut r = Request::new("POST", "").unwrap();
+        r.set_header("Content-Type", "application/json").unwrap();
+        r.body = steps.to_string().into_bytes();
+        let mut sink = Events::default();
+        let head = gw.send_stream(&r, &mut sink).unwrap();
+        (head.step, sink)
+    };
+    // A stream that fails before its first event counts as a failure ...
+    assert_eq!(stream("status=503").0, 1);
+    // ... and one that commits resets the count.
+    let (step, sink) = stream("stream,events=2,key=ok");
+    assert_eq!(
+        (step, sink.events),
+        (0, 2 + 1),
+        "two content events and [DONE]"
+    );
+    assert_eq!(stream("status=503").0, 1);
+    assert_eq!(stream("stream,key=ok").0, 0, "one failure since the reset");
+    assert_eq!(stream("status=500").0, 1);
+    assert_eq!(stream("status=503").0, 1);
+    let (step, sink) = stream("stream,key=ok");
+    assert_eq!(step, 1, "cooling: the backup streams");
+    assert_eq!(sink.heads.len(), 1);
+    assert!(sink.events >= 3, "{}", sink.events);
+    assert_eq!(mock.requests_for_key("ok"), 2);
+}
