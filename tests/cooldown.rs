@@ -117,6 +117,7 @@ fn a_failing_target_is_skipped_after_failures_in_a_row() {
     ] {
         assert!(p.lines().any(|l| l == line), "{line} not in\n{p}");
     }
+    check_prometheus(&p);
     assert!(
         !m["cooldowns"]
             .as_array()
@@ -374,4 +375,48 @@ fn streams_skip_a_cooling_target_and_a_committed_stream_resets() {
     assert_eq!(sink.heads.len(), 1);
     assert!(sink.events >= 3, "{}", sink.events);
     assert_eq!(mock.requests_for_key("ok"), 2);
+}
+
+/// Parses the cooldown series with the reference parser (prometheus_client,
+/// from PyPI), as the metrics test in features.rs does.
+fn check_prometheus(text: &str) {
+    let check = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
+assert families["aigw_cooldown_skips"].type == "counter", families
+assert families["aigw_cooldowns_started"].type == "counter", families
+active = families["aigw_cooldown_active"]
+assert active.type == "gauge", active
+assert [s.value for s in active.samples] == [1.0], active.samples
+print("prometheus ok")
+"#;
+    let has_parser = std::process::Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_parser {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install prometheus_client (pip)"
+        );
+        eprintln!("prometheus_client not installed: skipping the parser check");
+        return;
+    }
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", check])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "prometheus_client rejected:\n{text}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("prometheus ok"));
 }
