@@ -32,6 +32,25 @@
 //!    choice's provider and model to `cf-aig-provider` / `cf-aig-model`;
 //!    [`RouteWalk::settle`] charges the call's cost (known once the usage
 //!    arrives, stream end included) to every cost budget the walk passed.
+//!
+//! `tests/routing.rs` holds such an adapter (for providers that already
+//! speak the OpenAI format) driving `Gateway::run_steps` against the mock.
+
+/// Response header naming the route that served a `dynamic/<route>` request.
+pub const ROUTE_HEADER: &str = "cf-aig-route";
+/// Response header naming the provider of the model element that served it.
+pub const PROVIDER_HEADER: &str = "cf-aig-provider";
+/// Response header naming the model of the model element that served it.
+pub const MODEL_HEADER: &str = "cf-aig-model";
+
+/// The response headers of a routed request served by `choice`.
+pub fn route_headers(route: &str, choice: &ModelChoice) -> [(String, String); 3] {
+    [
+        (ROUTE_HEADER.into(), route.into()),
+        (PROVIDER_HEADER.into(), choice.provider.clone()),
+        (MODEL_HEADER.into(), choice.model.clone()),
+    ]
+}
 
 pub mod condition;
 pub mod graph;

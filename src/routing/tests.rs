@@ -647,3 +647,43 @@ fn the_readme_example_route_is_valid_and_routes_as_described() {
         }
     }
 }
+
+#[test]
+fn many_threads_walk_one_route_and_splits_hold() {
+    let r = router(split_route(), 11);
+    let a = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..250 {
+                    if first_model(&r, "ab", RequestFacts::default()).as_deref() == Some("model-a")
+                    {
+                        a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    // Binomial(1000, 0.3): mean 300, sd ~14.5.
+    let a = a.into_inner();
+    assert!((228..=372).contains(&a), "{a} of 1000");
+}
+
+#[test]
+fn route_headers_name_route_provider_and_model() {
+    let choice = ModelChoice {
+        element: "m".into(),
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        timeout_ms: None,
+        retries: 0,
+    };
+    assert_eq!(
+        route_headers("support", &choice),
+        [
+            ("cf-aig-route".to_string(), "support".to_string()),
+            ("cf-aig-provider".to_string(), "anthropic".to_string()),
+            ("cf-aig-model".to_string(), "claude-sonnet-4-5".to_string()),
+        ]
+    );
+}

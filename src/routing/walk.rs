@@ -191,8 +191,16 @@ impl<'a> RouteWalk<'a> {
     }
 
     fn advance(&mut self, mut at: usize) -> Result<Option<ModelChoice>> {
-        // The graph is acyclic, so this visits each element at most once.
+        // The graph is acyclic, so one walk passes each element at most
+        // once; the bound only guards against a bug turning into a hang.
         loop {
+            if self.taken.len() > self.route.elements.len() {
+                self.state = State::Done;
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("route {}: the walk did not end", self.route.name),
+                ));
+            }
             self.taken.push(at);
             let element = &self.route.elements[at];
             at = match &element.kind {
@@ -216,6 +224,7 @@ impl<'a> RouteWalk<'a> {
                     match branches.iter().find(|(upper, _)| u < *upper) {
                         Some((_, target)) => *target,
                         // Rounding can leave a sliver above a 100% total.
+                        // (Validation guarantees at least one branch.)
                         None => otherwise.or(branches.last().map(|b| b.1)).unwrap_or(at),
                     }
                 }
