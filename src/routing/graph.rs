@@ -119,8 +119,15 @@ fn parse_route(name: &str, value: &Value) -> Result<Route, String> {
     let Value::Object(obj) = value else {
         return Err("a route must be an object with \"elements\"".into());
     };
-    if let Some(k) = obj.keys().find(|k| k.as_str() != "elements") {
-        return Err(format!("unknown key {k:?} (a route has only \"elements\")"));
+    // `id` and `name` are what the hosted gateway's API returns with a
+    // route; the config's key is the name that counts.
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "elements" | "id" | "name"))
+    {
+        return Err(format!(
+            "unknown key {k:?} (a route has \"elements\", and optionally \"id\" and \"name\")"
+        ));
     }
     let Some(Value::Array(raw)) = obj.get("elements") else {
         return Err("\"elements\" must be an array of elements".into());
@@ -199,13 +206,26 @@ fn parse_element(e: &Value, index: &HashMap<&str, usize>) -> Result<ElementKind,
         Some(Value::Object(o)) => o,
         Some(_) => return Err("\"outputs\" must be an object".into()),
     };
-    let mut outs = Outputs::new(outputs, index)?;
     let allowed_props: &[&str] = match kind {
-        "conditional" => &["condition"],
-        "rate_limit" => &["limitType", "key", "limit", "interval", "technique"],
+        "start" | "end" | "percentage" => &[],
+        // `conditions` and `window` are the hosted API's other spellings.
+        "conditional" => &["condition", "conditions"],
+        "rate_limit" => &[
+            "limitType",
+            "key",
+            "limit",
+            "interval",
+            "window",
+            "technique",
+        ],
         "model" => &["provider", "model", "timeout", "retries"],
-        _ => &[],
+        other => {
+            return Err(format!(
+                "unknown type {other:?} (expected start, conditional, percentage, rate_limit, model or end)"
+            ));
+        }
     };
+    let mut outs = Outputs::new(outputs, index)?;
     if let Some(k) = props.keys().find(|k| !allowed_props.contains(&k.as_str())) {
         return Err(format!("unknown property {k:?} for a {kind:?} element"));
     }
@@ -215,11 +235,15 @@ fn parse_element(e: &Value, index: &HashMap<&str, usize>) -> Result<ElementKind,
         },
         "end" => ElementKind::End,
         "conditional" => {
-            let condition = props
-                .get("condition")
-                .ok_or("no properties.condition")
-                .map_err(String::from)
-                .and_then(|c| Condition::parse(c).map_err(|m| format!("condition: {m}")))?;
+            let condition = match (props.get("condition"), props.get("conditions")) {
+                (Some(c), None) | (None, Some(c)) => {
+                    Condition::parse(c).map_err(|m| format!("condition: {m}"))?
+                }
+                (None, None) => return Err("no properties.condition".into()),
+                (Some(_), Some(_)) => {
+                    return Err("give properties.condition or conditions, not both".into());
+                }
+            };
             ElementKind::Conditional {
                 condition,
                 on_true: outs.required("true")?,
@@ -289,14 +313,14 @@ fn parse_element(e: &Value, index: &HashMap<&str, usize>) -> Result<ElementKind,
             let timeout_ms = match props.get("timeout") {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(
-                    v.as_u64()
+                    whole(v)
                         .ok_or("properties.timeout must be a whole number of ms".to_string())
                         .and_then(|t| check_timeout("properties.timeout", t))?,
                 ),
             };
             let retries = match props.get("retries") {
                 None | Some(Value::Null) => 0,
-                Some(v) => match v.as_u64() {
+                Some(v) => match whole(v) {
                     Some(r) if r < MAX_ATTEMPTS_LIMIT as u64 => r as u32,
                     _ => {
                         return Err(format!(
@@ -315,11 +339,7 @@ fn parse_element(e: &Value, index: &HashMap<&str, usize>) -> Result<ElementKind,
                 fallback: outs.optional("fallback"),
             }
         }
-        other => {
-            return Err(format!(
-                "unknown type {other:?} (expected start, conditional, percentage, rate_limit, model or end)"
-            ));
-        }
+        other => return Err(format!("unknown type {other:?}")),
     };
     outs.finish(kind)?;
     Ok(parsed)
@@ -344,9 +364,13 @@ fn parse_budget(props: &Map<String, Value>) -> Result<Budget, String> {
     if limit_type == LimitType::Count && limit.fract() != 0.0 {
         return Err("properties.limit of a count budget must be a whole number".into());
     }
+    if props.contains_key("interval") && props.contains_key("window") {
+        return Err("give properties.interval or window, not both".into());
+    }
     let interval = props
         .get("interval")
-        .and_then(Value::as_u64)
+        .or_else(|| props.get("window"))
+        .and_then(whole)
         .filter(|s| (1..=MAX_BUDGET_INTERVAL_S).contains(s))
         .ok_or_else(|| {
             format!("properties.interval must be whole seconds from 1 to {MAX_BUDGET_INTERVAL_S}")
@@ -365,6 +389,15 @@ fn parse_budget(props: &Map<String, Value>) -> Result<Budget, String> {
             interval: Duration::from_secs(interval),
             technique,
         },
+    })
+}
+
+/// A whole, non-negative number, also when written as a float (`60.0`).
+fn whole(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
     })
 }
 

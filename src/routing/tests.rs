@@ -687,3 +687,55 @@ fn route_headers_name_route_provider_and_model() {
         ]
     );
 }
+
+#[test]
+fn the_hosted_apis_other_spellings_are_accepted() {
+    // A route as the hosted API returns it: with its id and name,
+    // `conditions`, a budget `window` and numbers written as floats.
+    let r = router(
+        json!({"spelled": {"id": "r-1", "name": "spelled", "elements": [
+            start("c"),
+            {"id": "c", "type": "conditional",
+             "properties": {"conditions": {"metadata.plan": {"$eq": "paid"}}},
+             "outputs": {"true": out("l"), "false": out("m")}},
+            {"id": "l", "type": "rate_limit",
+             "properties": {"limitType": "count", "limit": 1.0, "window": 60.0},
+             "outputs": {"success": out("m"), "fallback": out("end")}},
+            {"id": "m", "type": "model",
+             "properties": {"provider": "openai", "model": "gpt-4o", "timeout": 3000.0, "retries": 2.0},
+             "outputs": {"success": out("end")}},
+            end()
+        ]}}),
+        1,
+    );
+    let paid = metadata(json!({"plan": "paid"}));
+    let mut walk = r.walk("spelled", as_user(&paid)).unwrap();
+    let choice = walk.next(None).unwrap().unwrap();
+    assert_eq!((choice.timeout_ms, choice.retries), (Some(3000), 2));
+    assert_eq!(walk.taken(), ["start", "c", "l", "m"]);
+    // The one-per-minute budget is spent: the fallback ends the walk.
+    assert_eq!(
+        r.walk("spelled", as_user(&paid))
+            .unwrap()
+            .next(None)
+            .unwrap(),
+        None
+    );
+    for both in [
+        json!({"id": "c", "type": "conditional",
+               "properties": {"condition": {"a": 1}, "conditions": {"a": 1}},
+               "outputs": {"true": out("end"), "false": out("end")}}),
+        json!({"id": "c", "type": "rate_limit",
+               "properties": {"limitType": "count", "limit": 1, "interval": 60, "window": 60},
+               "outputs": {"success": out("end")}}),
+    ] {
+        let message = config_error(json!([start("c"), both, end()]));
+        assert!(message.contains("not both"), "{message}");
+    }
+    assert!(
+        config_error(json!([start("m"), {"id": "m", "type": "model",
+        "properties": {"provider": "openai", "model": "x", "timeout": 1.5},
+        "outputs": {"success": out("end")}}, end()]))
+        .contains("properties.timeout")
+    );
+}
