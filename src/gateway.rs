@@ -52,6 +52,9 @@ pub struct PlannedStep {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub settings: Settings,
+    /// Headers this step adds to the response it serves (a routed step:
+    /// `cf-aig-route`, `cf-aig-provider`, `cf-aig-model`).
+    pub response_headers: Vec<(String, String)>,
 }
 
 /// What a request turns into before anything is sent.
@@ -239,6 +242,7 @@ impl Gateway {
                     headers,
                     body,
                     settings,
+                    response_headers: Vec::new(),
                 });
             }
             return Ok(Plan {
@@ -259,6 +263,7 @@ impl Gateway {
                 headers: forward,
                 body: request.body.clone(),
                 settings: base.resolve(),
+                response_headers: Vec::new(),
             }],
             universal: false,
             features,
@@ -568,6 +573,7 @@ pub fn response_head(
     if plan.universal {
         headers.push((STEP_HEADER.into(), step.index.to_string()));
     }
+    headers.extend(step.response_headers.iter().cloned());
     headers.extend(plan.response_headers.iter().cloned());
     Response {
         status: head.status.as_u16(),

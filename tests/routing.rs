@@ -10,7 +10,7 @@ use aigw::error::Result;
 use aigw::gateway::{
     Finished, NextStep, Plan, PlannedStep, StepSource, Trace, Verdict, read_whole,
 };
-use aigw::routing::{ModelChoice, Outcome, RequestFacts, RouteWalk};
+use aigw::routing::{ModelChoice, Outcome, RequestFacts, RouteWalk, route_headers};
 use aigw::transport::io_scope::IoScope;
 use aigw::{Config, ErrorKind, Gateway, Request, Response};
 use aigw_mock::MockServer;
@@ -40,6 +40,7 @@ impl RouteSteps<'_> {
         request.body = body.to_string().into_bytes();
         let mut step = self.gw.plan(&request)?.steps.remove(0);
         step.index = self.tried;
+        step.response_headers = route_headers(self.walk.route_name(), choice).to_vec();
         Ok(step)
     }
 }
@@ -158,6 +159,9 @@ fn a_paid_request_falls_back_after_5xx_retries() {
     );
     assert_eq!(mock.requests_for_key("small"), 1);
     assert_eq!(model_sent(&mock), "gpt-small");
+    assert_eq!(r.header("cf-aig-route"), Some("support"));
+    assert_eq!(r.header("cf-aig-provider"), Some("custom-small"));
+    assert_eq!(r.header("cf-aig-model"), Some("gpt-small"));
     let route = ran.trace.route.unwrap();
     assert_eq!(route.name, "support");
     assert_eq!(route.elements, ["start", "plan", "big", "small", "end"]);
@@ -253,4 +257,73 @@ fn a_cooling_model_element_is_skipped_for_its_fallback() {
     let metrics: Value = serde_json::from_str(&gw.metrics_json()).unwrap();
     assert_eq!(metrics["cooldowns"][0]["model"], "gpt-big", "{metrics}");
     assert_eq!(metrics["cooldowns"][0]["skips"], 1, "{metrics}");
+}
+
+/// Collects a streamed response.
+#[derive(Default)]
+struct Collect {
+    heads: Vec<Response>,
+    events: Vec<String>,
+}
+
+impl aigw::StreamSink for Collect {
+    fn on_response(&mut self, head: &Response) -> bool {
+        self.heads.push(head.clone());
+        true
+    }
+    fn on_data(&mut self, _: &[u8]) -> bool {
+        true
+    }
+    fn on_event(&mut self, e: &aigw::sse::SseEvent<'_>) -> bool {
+        self.events.push(e.data.to_string());
+        true
+    }
+}
+
+#[test]
+fn a_stream_through_a_route_falls_back_before_its_first_event() {
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "status=503,key=big", "");
+    let metadata: Map<String, Value> = json!({"plan": "paid"}).as_object().unwrap().clone();
+    let body = json!({"model": "dynamic/support", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let facts = RequestFacts {
+        metadata: Some(&metadata),
+        body: Some(&body),
+    };
+    let plan = Plan {
+        steps: Vec::new(),
+        universal: false,
+        features: Default::default(),
+        response_headers: Vec::new(),
+    };
+    let mut source = RouteSteps {
+        gw: &gw,
+        walk: gw.route_walk("support", facts).unwrap(),
+        body: body.clone(),
+        current: None,
+        tried: 0,
+    };
+    let scope = IoScope::enter(None);
+    let mut trace = Trace::new(std::time::Instant::now());
+    let mut sink = Collect::default();
+    let head =
+        aigw::stream::run_stream_steps(&gw, &plan, &mut source, &scope, &mut trace, &mut sink)
+            .unwrap();
+    assert_eq!((head.status, head.step), (200, 1));
+    assert_eq!(
+        sink.heads.len(),
+        1,
+        "only the serving head reaches the caller"
+    );
+    assert_eq!(sink.heads[0].header("cf-aig-model"), Some("gpt-small"));
+    assert_eq!(sink.heads[0].header("cf-aig-route"), Some("support"));
+    assert!(sink.events.len() >= 2, "{:?}", sink.events);
+    assert_eq!(sink.events.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(mock.requests_for_key("big"), 2);
+    source.walk.next(Some(Outcome::Served)).unwrap();
+    assert_eq!(
+        source.walk.taken(),
+        ["start", "plan", "big", "small", "end"]
+    );
 }

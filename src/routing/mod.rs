@@ -9,8 +9,8 @@
 //!
 //! # How compat plans `dynamic/<name>`
 //!
-//! 1. [`Router::walk`] with the route name (the model after `dynamic/`) and
-//!    the request's [`RequestFacts`] (its `cf-aig-metadata` and the unified
+//! 1. `Gateway::route_walk` with the route name (the model after
+//!    `dynamic/`) and the request's [`RequestFacts`] (its `cf-aig-metadata` and the unified
 //!    body as parsed JSON). An unknown name is `InvalidRequest`.
 //! 2. [`RouteWalk::next`]`(None)` yields the first [`ModelChoice`] (or a
 //!    rate-limit refusal, `RateLimited`, naming route and element). compat
@@ -18,19 +18,20 @@
 //!    `{provider}/{model}`, translated for that provider as any unified
 //!    request is; `timeout_ms` becomes the first-byte request timeout and
 //!    `retries` gives `max_attempts = retries + 1` (both over the request's
-//!    and gateway's controls).
-//! 3. Those steps go to `Gateway::run_steps` through a
+//!    and gateway's controls); [`route_headers`] go in the step's
+//!    `response_headers`, so the response (a stream's head included) names
+//!    the route, provider and model that served it.
+//! 3. Those steps go to `Gateway::run_steps` (streams:
+//!    `stream::run_stream_steps`) through a
 //!    [`crate::gateway::StepSource`] whose `next_step` calls
 //!    `RouteWalk::next(Some(Outcome::Failed))` when the previous model's
 //!    attempts failed (following its `fallback` output), and whose
-//!    `may_follow` is [`RouteWalk::may_follow`] (cooldowns never skip the
-//!    last choice left). A model whose response commits ends the walk
+//!    `NextStep::last` is `!`[`RouteWalk::may_follow`] (cooldowns never
+//!    skip the last choice left). A model whose response commits ends the walk
 //!    (`RouteWalk::next(Some(Outcome::Served))` records it).
 //! 4. Afterwards: [`RouteWalk::record`] (the route name and the element ids
 //!    taken, in order) goes to `Trace::route`, which the log record shows
-//!    as `route` and `route_elements`; the name to the `cf-aig-route` header; the serving
-//!    choice's provider and model to `cf-aig-provider` / `cf-aig-model`;
-//!    [`RouteWalk::settle`] charges the call's cost (known once the usage
+//!    as `route` and `route_elements`; [`RouteWalk::settle`] charges the call's cost (known once the usage
 //!    arrives, stream end included) to every cost budget the walk passed.
 //!
 //! `tests/routing.rs` holds such an adapter (for providers that already
