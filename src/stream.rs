@@ -53,7 +53,7 @@ pub(crate) fn run_stream(
     run_stream_steps(gateway, plan, &mut steps, scope, trace, sink)
 }
 
-/// [`run_stream`] with the steps taken from `src` as they are needed (a
+/// `run_stream` with the steps taken from `src` as they are needed (a
 /// route walk); `plan` gives everything but the steps.
 pub fn run_stream_steps(
     gateway: &Gateway,

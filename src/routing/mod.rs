@@ -3,7 +3,7 @@
 //! into the model elements to try (`walk`).
 //!
 //! May use: `config`'s checks, `error`, `store` (budgets count in the
-//! gateway's [`CounterStore`]), `ratelimit::Technique`. Knows nothing of
+//! gateway's [`crate::store::CounterStore`]), `ratelimit::Technique`. Knows nothing of
 //! providers, transports or request formats: the unified API (compat) turns
 //! each [`ModelChoice`] into a planned step.
 //!
