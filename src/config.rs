@@ -181,6 +181,13 @@ pub struct Config {
     /// Idle keep-alive connections kept per upstream host (the whole pool
     /// keeps eight times as many).
     pub max_idle_connections_per_host: usize,
+    /// Dynamic routes by name (`routes`), validated.
+    pub routes: crate::routing::Routes,
+    /// Seed of the routes' percentage splits (`route_seed`), for
+    /// reproducible splits; `None`: seeded from the OS.
+    pub route_seed: Option<u64>,
+    /// Skipping targets that keep failing (`cooldown`); off when `None`.
+    pub cooldown: Option<crate::cooldown::CooldownConfig>,
 }
 
 /// Defaults of the feature settings.
@@ -207,6 +214,9 @@ impl Default for Config {
             log_payloads: false,
             collect_logs: true,
             max_idle_connections_per_host: DEFAULT_MAX_IDLE_PER_HOST,
+            routes: crate::routing::Routes::new(),
+            route_seed: None,
+            cooldown: None,
         }
     }
 }
@@ -236,6 +246,9 @@ struct RawConfig {
     log_payloads: Option<bool>,
     collect_logs: Option<bool>,
     max_idle_connections_per_host: Option<u64>,
+    routes: Option<serde_json::Value>,
+    route_seed: Option<u64>,
+    cooldown: Option<crate::cooldown::RawCooldown>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +424,16 @@ impl Config {
             log_payloads: raw.log_payloads.unwrap_or(false),
             collect_logs: raw.collect_logs.unwrap_or(true),
             max_idle_connections_per_host: max_idle as usize,
+            routes: match &raw.routes {
+                None => crate::routing::Routes::new(),
+                Some(v) => crate::routing::parse_routes(v).map_err(invalid)?,
+            },
+            route_seed: raw.route_seed,
+            cooldown: raw
+                .cooldown
+                .map(crate::cooldown::CooldownConfig::from_raw)
+                .transpose()
+                .map_err(invalid)?,
         })
     }
 }

@@ -393,6 +393,12 @@ impl Gateway {
             response_size: facts.response_size,
             error,
             attempts: trace.attempts.clone(),
+            route: trace.route.as_ref().map(|r| r.name.clone()),
+            route_elements: trace
+                .route
+                .as_ref()
+                .map(|r| r.elements.clone())
+                .unwrap_or_default(),
             request_body: payloads.then(|| truncate(redact_body(&request.body))),
             response_body: if payloads {
                 facts

@@ -15,6 +15,7 @@ use crate::ratelimit::RateLimiter;
 use crate::request::{FeatureControls, Request, split_controls};
 use crate::response::Response;
 use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::routing::{RequestFacts, RouteWalk, Router};
 use crate::store::{CooldownStore, CounterStore, MemoryStore};
 use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
@@ -33,11 +34,11 @@ pub struct Gateway {
     pub(crate) cache: ResponseCache,
     pub(crate) limiter: Option<RateLimiter>,
     /// Where counted state lives (rate limit, budgets); shared with `limiter`.
-    #[allow(dead_code)] // until route budgets count here
     pub(crate) counters: Arc<dyn CounterStore>,
     /// Consecutive failures and cool-downs per provider and model.
-    #[allow(dead_code)] // until cooldowns are applied
     pub(crate) cooldowns: Arc<dyn CooldownStore>,
+    /// The configured routes, walked for `dynamic/<route>` requests.
+    pub(crate) router: Router,
     pub(crate) logs: LogStore,
     pub(crate) metrics: Metrics,
 }
@@ -51,6 +52,9 @@ pub struct PlannedStep {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub settings: Settings,
+    /// Headers this step adds to the response it serves (a routed step:
+    /// `cf-aig-route`, `cf-aig-provider`, `cf-aig-model`).
+    pub response_headers: Vec<(String, String)>,
 }
 
 /// What a request turns into before anything is sent.
@@ -65,6 +69,46 @@ pub struct Plan {
     pub response_headers: Vec<(String, String)>,
 }
 
+/// Where [`Gateway::run_steps`] takes its steps from, one at a time: a
+/// plan's list ([`ListSteps`]), or a route walk that evaluates its graph as
+/// it goes (compat's `dynamic/<route>`, see [`crate::routing`]).
+pub trait StepSource {
+    /// The first step, or the next one once the previous step's attempts
+    /// failed; `None` when there is none left. An error ends the run (it
+    /// is the call's error when no step was tried yet).
+    fn next_step(&mut self) -> Result<Option<NextStep<'_>>>;
+}
+
+/// A step to try, and whether it is the last choice left.
+pub struct NextStep<'s> {
+    pub step: &'s PlannedStep,
+    /// No step can follow this one: cooldowns never skip it.
+    pub last: bool,
+}
+
+/// A plan's steps, in order.
+pub struct ListSteps<'a> {
+    steps: &'a [PlannedStep],
+    next: usize,
+}
+
+impl<'a> ListSteps<'a> {
+    pub fn new(steps: &'a [PlannedStep]) -> ListSteps<'a> {
+        ListSteps { steps, next: 0 }
+    }
+}
+
+impl StepSource for ListSteps<'_> {
+    fn next_step(&mut self) -> Result<Option<NextStep<'_>>> {
+        let step = self.steps.get(self.next);
+        self.next += 1;
+        Ok(step.map(|step| NextStep {
+            step,
+            last: self.next >= self.steps.len(),
+        }))
+    }
+}
+
 /// What happened during a run, for the log record.
 #[derive(Debug)]
 pub struct Trace {
@@ -74,6 +118,8 @@ pub struct Trace {
     pub ttfb: Option<Duration>,
     /// The step of the latest attempt, served or not.
     pub last_step: Option<usize>,
+    /// The dynamic route walked, and the elements it took (see `routing`).
+    pub route: Option<crate::routing::RouteTaken>,
 }
 
 impl Trace {
@@ -83,6 +129,7 @@ impl Trace {
             attempts: Vec::new(),
             ttfb: None,
             last_step: None,
+            route: None,
         }
     }
 }
@@ -120,8 +167,9 @@ impl Gateway {
             limiter: config
                 .rate_limit
                 .map(|c| RateLimiter::new(c, counters.clone())),
-            counters,
             cooldowns: memory,
+            router: Router::new(config.routes.clone(), config.route_seed),
+            counters,
             logs: LogStore::new(config.log_capacity),
             metrics: Metrics::default(),
             config,
@@ -132,6 +180,12 @@ impl Gateway {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Starts a walk of route `name` (`dynamic/<name>`) for one request,
+    /// its budgets counted in the gateway's counter store.
+    pub fn route_walk<'a>(&'a self, name: &str, facts: RequestFacts<'a>) -> Result<RouteWalk<'a>> {
+        self.router.walk(name, facts, &*self.counters)
     }
 
     /// Turns a request into steps, checking everything that can be checked
@@ -188,6 +242,7 @@ impl Gateway {
                     headers,
                     body,
                     settings,
+                    response_headers: Vec::new(),
                 });
             }
             return Ok(Plan {
@@ -208,6 +263,7 @@ impl Gateway {
                 headers: forward,
                 body: crate::alloc::try_copy(&request.body, "the request body")?,
                 settings: base.resolve(),
+                response_headers: Vec::new(),
             }],
             universal: false,
             features,
@@ -225,13 +281,37 @@ impl Gateway {
         trace: &mut Trace,
         judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
     ) -> Result<Finished> {
+        self.run_steps(plan, &mut ListSteps::new(&plan.steps), scope, trace, judge)
+    }
+
+    /// [`Gateway::run`] with the steps taken from `source` as they are
+    /// needed; `plan` gives everything but the steps.
+    pub fn run_steps(
+        &self,
+        plan: &Plan,
+        source: &mut dyn StepSource,
+        scope: &IoScope,
+        trace: &mut Trace,
+        judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
+    ) -> Result<Finished> {
         let state = scope.state();
+        let mut tried = false;
         let mut last_http: Option<Response> = None;
         let mut failures: Vec<String> = Vec::new();
         let mut all_timeouts = true;
         let mut last_error_kind = ErrorKind::Connect;
 
-        for step in &plan.steps {
+        loop {
+            let next = match source.next_step() {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(e) if !tried => return Err(e),
+                Err(e) => {
+                    failures.push(e.message);
+                    break;
+                }
+            };
+            let step = next.step;
             let settings = &step.settings;
             let mut who = format!("{} at {}", step.target.provider, step.target.host);
             if let Some(proxy) = self.upstream.proxy_for(&step.target.url) {
@@ -242,6 +322,24 @@ impl Gateway {
             } else {
                 who
             };
+            if let Some(left) = (!next.last).then(|| self.cooling_skip(step)).flatten() {
+                // As if it had failed at once: the next choice runs.
+                let why = format!(
+                    "skipped: cooling down for {} s more after failing repeatedly",
+                    left.as_secs().max(1)
+                );
+                trace.attempts.push(AttemptRecord {
+                    step: step.index,
+                    provider: step.target.provider.clone(),
+                    status_code: None,
+                    error: Some(why.clone()),
+                    duration_ms: 0.0,
+                });
+                failures.push(format!("{place}: {why}"));
+                all_timeouts = false;
+                continue;
+            }
+            tried = true;
             let mut attempts_made = 0;
             let mut outcome = String::new();
             // What this step's previous attempt asked for in Retry-After.
@@ -304,6 +402,7 @@ impl Gateway {
                     error,
                     duration_ms: millis(attempt_started.elapsed()),
                 });
+                self.note_for_cooldown(step, &verdict);
                 match verdict {
                     Verdict::Served(response) => {
                         trace.ttfb = head_at.map(|t| t - trace.started);
@@ -474,6 +573,7 @@ pub fn response_head(
     if plan.universal {
         headers.push((STEP_HEADER.into(), step.index.to_string()));
     }
+    headers.extend(step.response_headers.iter().cloned());
     headers.extend(plan.response_headers.iter().cloned());
     Response {
         status: head.status.as_u16(),

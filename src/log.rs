@@ -50,6 +50,12 @@ pub struct LogRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub attempts: Vec<AttemptRecord>,
+    /// The dynamic route that planned the call (`dynamic/<route>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The route's element ids taken, in order: why the call went where it went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub route_elements: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_body: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,7 +104,7 @@ impl Default for IdMaker {
     }
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -592,6 +598,8 @@ mod tests {
             response_size: 0,
             error: None,
             attempts: vec![],
+            route: None,
+            route_elements: vec![],
             request_body: None,
             response_body: None,
         }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -26,6 +27,14 @@ struct Series {
 
 /// A counter's name, help text and how to read it from a series.
 type Counter = (&'static str, &'static str, fn(&Series) -> f64);
+/// A cooldown series' name, metric type, help text and how to read it
+/// (from the series and the seconds it still cools down).
+type CooldownMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&CooldownSeries, f64) -> f64,
+);
 
 /// What one finished request adds.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +52,18 @@ pub struct Observation {
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String), Series>>,
+    /// Cooldowns seen by this gateway, per provider and model.
+    cooldowns: Mutex<BTreeMap<(String, String), CooldownSeries>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CooldownSeries {
+    /// Cooldowns this gateway started.
+    started: u64,
+    /// Steps skipped because their target was cooling down.
+    skips: u64,
+    /// The latest known end of its cooldown.
+    until: Option<Instant>,
 }
 
 impl Metrics {
@@ -64,6 +85,45 @@ impl Metrics {
             .unwrap_or(LATENCY_BUCKETS.len());
         s.buckets[bucket] += 1;
         s.latency_sum += o.seconds;
+    }
+
+    /// A cooldown of `cool_for` started for `provider`/`model`.
+    pub fn cooldown_started(&self, provider: &str, model: &str, cool_for: Duration) {
+        self.with_cooldown(provider, model, |c| {
+            c.started += 1;
+            c.until = Some(Instant::now() + cool_for);
+        });
+    }
+
+    /// A step was skipped: its target cools down for `left` more.
+    pub fn cooldown_skipped(&self, provider: &str, model: &str, left: Duration) {
+        self.with_cooldown(provider, model, |c| {
+            c.skips += 1;
+            c.until = Some(Instant::now() + left);
+        });
+    }
+
+    fn with_cooldown(&self, provider: &str, model: &str, f: impl FnOnce(&mut CooldownSeries)) {
+        let mut all = self.cooldowns.lock().unwrap_or_else(|e| e.into_inner());
+        f(all
+            .entry((provider.to_string(), model.to_string()))
+            .or_default());
+    }
+
+    /// Cooldown series with the seconds each still cools down (0: not cooling).
+    fn cooldown_snapshot(&self) -> Vec<((String, String), CooldownSeries, f64)> {
+        let now = Instant::now();
+        self.cooldowns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, c)| {
+                let left = c
+                    .until
+                    .map_or(0.0, |u| u.saturating_duration_since(now).as_secs_f64());
+                (k.clone(), c.clone(), left)
+            })
+            .collect()
     }
 
     fn snapshot(&self) -> BTreeMap<(String, String), Series> {
@@ -100,7 +160,17 @@ impl Metrics {
                 })
             })
             .collect();
-        json!({ "series": series }).to_string()
+        let cooldowns: Vec<Value> = self
+            .cooldown_snapshot()
+            .into_iter()
+            .map(|((provider, model), c, left)| {
+                json!({
+                    "provider": provider, "model": model, "started": c.started,
+                    "skips": c.skips, "cooling": left > 0.0, "cooling_seconds_left": left,
+                })
+            })
+            .collect();
+        json!({ "series": series, "cooldowns": cooldowns }).to_string()
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -180,6 +250,38 @@ impl Metrics {
                 labels(provider, model, None),
                 s.requests
             );
+        }
+        let cooldowns = self.cooldown_snapshot();
+        let gauges: [CooldownMetric; 3] = [
+            (
+                "aigw_cooldowns_started_total",
+                "counter",
+                "Cooldowns started after repeated failures of a provider and model.",
+                |c, _| c.started as f64,
+            ),
+            (
+                "aigw_cooldown_skips_total",
+                "counter",
+                "Steps skipped because their provider and model was cooling down.",
+                |c, _| c.skips as f64,
+            ),
+            (
+                "aigw_cooldown_active",
+                "gauge",
+                "1 while the provider and model is cooling down, else 0.",
+                |_, left| if left > 0.0 { 1.0 } else { 0.0 },
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for ((provider, model), c, left) in &cooldowns {
+                let _ = writeln!(
+                    out,
+                    "{name}{} {}",
+                    labels(provider, model, None),
+                    number(value(c, *left))
+                );
+            }
         }
         out
     }

@@ -16,7 +16,8 @@ use std::io::Read;
 use crate::dialect::{Dialect, EventClass, classify as classify_event, is_end, recognise};
 use crate::error::{Error, ErrorKind, Result};
 use crate::gateway::{
-    Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, read_whole, response_head,
+    Finished, Gateway, ListSteps, Plan, PlannedStep, StepSource, Trace, Verdict, is_fatal,
+    read_whole, response_head,
 };
 use crate::response::Response;
 use crate::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser};
@@ -52,9 +53,23 @@ pub(crate) fn run_stream(
     trace: &mut Trace,
     sink: &mut dyn StreamSink,
 ) -> Result<Response> {
+    let mut steps = ListSteps::new(&plan.steps);
+    run_stream_steps(gateway, plan, &mut steps, scope, trace, sink)
+}
+
+/// `run_stream` with the steps taken from `src` as they are needed (a
+/// route walk); `plan` gives everything but the steps.
+pub fn run_stream_steps(
+    gateway: &Gateway,
+    plan: &Plan,
+    src: &mut dyn StepSource,
+    scope: &IoScope,
+    trace: &mut Trace,
+    sink: &mut dyn StreamSink,
+) -> Result<Response> {
     let body_limit = gateway.config().max_response_body_bytes;
     let event_limit = event_limit(gateway);
-    let finished = gateway.run(plan, scope, trace, &mut |step, upstream, state| {
+    let finished = gateway.run_steps(plan, src, scope, trace, &mut |step, upstream, state| {
         if !upstream.status().is_success() {
             return match read_whole(plan, step, upstream, body_limit, state) {
                 Ok(r) => Verdict::Rejected(r),

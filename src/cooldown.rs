@@ -1,0 +1,123 @@
+//! Cooldowns: a provider and model that failed `after_failures` attempts in
+//! a row (connect error, timeout, 408, 429, 5xx) is skipped for `seconds`
+//! by Universal steps and route model elements, unless it is the last
+//! choice left; one success resets the count. The counts live in the
+//! gateway's [`crate::store::CooldownStore`]; this module says what counts.
+//!
+//! A store that cannot be asked never blocks a request: the target is tried
+//! as if it were not cooling, and its outcome goes unrecorded.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ErrorKind;
+use crate::exchange::model_of;
+use crate::gateway::{Gateway, PlannedStep, Verdict};
+use crate::retry::is_retryable_status;
+
+/// Largest `cooldown.after_failures`.
+pub const MAX_AFTER_FAILURES: u64 = 1000;
+/// Longest `cooldown.seconds` (one day).
+pub const MAX_COOLDOWN_S: u64 = 86_400;
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a cooldown object {\"after_failures\": N, \"seconds\": S}"
+)]
+pub struct RawCooldown {
+    // Optional here so a missing one is reported as `cooldown.<key>`.
+    after_failures: Option<u64>,
+    seconds: Option<u64>,
+}
+
+/// The config's `cooldown` object, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CooldownConfig {
+    pub after_failures: u32,
+    pub cool_for: Duration,
+}
+
+impl CooldownConfig {
+    pub fn from_raw(raw: RawCooldown) -> Result<CooldownConfig, String> {
+        let (Some(after_failures), Some(seconds)) = (raw.after_failures, raw.seconds) else {
+            return Err("cooldown needs both after_failures and seconds".into());
+        };
+        if !(1..=MAX_AFTER_FAILURES).contains(&after_failures) {
+            return Err(format!(
+                "cooldown.after_failures must be between 1 and {MAX_AFTER_FAILURES}, got {}",
+                after_failures
+            ));
+        }
+        if !(1..=MAX_COOLDOWN_S).contains(&seconds) {
+            return Err(format!(
+                "cooldown.seconds must be between 1 and {MAX_COOLDOWN_S}, got {}",
+                seconds
+            ));
+        }
+        Ok(CooldownConfig {
+            after_failures: after_failures as u32,
+            cool_for: Duration::from_secs(seconds),
+        })
+    }
+}
+
+/// A step's cooldown target: its provider and the model it asks for (as
+/// the log record reads it), `provider/model`, or the provider alone when
+/// no model can be read.
+pub fn target_of(step: &PlannedStep) -> (String, String) {
+    (
+        step.target.provider.clone(),
+        model_of(step).unwrap_or_default(),
+    )
+}
+
+fn key(provider: &str, model: &str) -> String {
+    if model.is_empty() {
+        provider.to_string()
+    } else {
+        format!("{provider}/{model}")
+    }
+}
+
+impl Gateway {
+    /// How much longer `step`'s target is cooling down, if cooldowns are on
+    /// and it is. Counts the skip in the metrics: the caller skips it.
+    pub(crate) fn cooling_skip(&self, step: &PlannedStep) -> Option<Duration> {
+        self.config.cooldown?;
+        let (provider, model) = target_of(step);
+        let left = self
+            .cooldowns
+            .cooling(&key(&provider, &model), None)
+            .ok()??;
+        self.metrics.cooldown_skipped(&provider, &model, left);
+        Some(left)
+    }
+
+    /// Counts an attempt's outcome toward its target's cooldown.
+    pub(crate) fn note_for_cooldown(&self, step: &PlannedStep, verdict: &Verdict) {
+        let Some(c) = self.config.cooldown else {
+            return;
+        };
+        let failed = match verdict {
+            Verdict::Served(_) => false,
+            Verdict::Rejected(r) if is_retryable_status(r.status) => true,
+            Verdict::Failed(e) if matches!(e.kind, ErrorKind::Connect | ErrorKind::Timeout) => true,
+            // Other answers say nothing about the target's health.
+            _ => return,
+        };
+        let (provider, model) = target_of(step);
+        let key = key(&provider, &model);
+        if !failed {
+            let _ = self.cooldowns.record_success(&key, None);
+            return;
+        }
+        if let Ok(true) = self
+            .cooldowns
+            .record_failure(&key, c.after_failures, c.cool_for, None)
+        {
+            self.metrics.cooldown_started(&provider, &model, c.cool_for);
+        }
+    }
+}
