@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod server;
 pub mod sse;
 pub mod stream;
 pub mod transport;
