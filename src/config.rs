@@ -169,6 +169,9 @@ pub struct Config {
     /// Idle keep-alive connections kept per upstream host (the whole pool
     /// keeps eight times as many).
     pub max_idle_connections_per_host: usize,
+    /// The `"server"` object: options for `aigw serve`, validated here and
+    /// otherwise unused by the library.
+    pub server: Option<crate::server::ServerOptions>,
 }
 
 /// Defaults of the feature settings.
@@ -195,6 +198,7 @@ impl Default for Config {
             log_payloads: false,
             collect_logs: true,
             max_idle_connections_per_host: DEFAULT_MAX_IDLE_PER_HOST,
+            server: None,
         }
     }
 }
@@ -224,6 +228,7 @@ struct RawConfig {
     log_payloads: Option<bool>,
     collect_logs: Option<bool>,
     max_idle_connections_per_host: Option<u64>,
+    server: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -399,6 +404,10 @@ impl Config {
             log_payloads: raw.log_payloads.unwrap_or(false),
             collect_logs: raw.collect_logs.unwrap_or(true),
             max_idle_connections_per_host: max_idle as usize,
+            server: match &raw.server {
+                Some(v) => Some(crate::server::ServerOptions::from_value(v)?),
+                None => None,
+            },
         })
     }
 }
