@@ -16,8 +16,11 @@ SERVER_SDK := $(BUILD)/server-sdk
 EXTRA_TESTS += server-test
 
 server-sdk-install:
-	@command -v node >/dev/null && command -v npm >/dev/null || \
-	    { echo "error: node and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
+	@command -v node >/dev/null || { echo "error: node is needed (apt-get install nodejs)" >&2; exit 1; }
+	@# Debian splits npm out of nodejs; other node builds bring their own, which
+	@# a Debian npm would conflict with, so it is not in .ci/apt-packages.
+	@command -v npm >/dev/null || { echo "==> apt-get install npm"; \
+	    apt-get install -y --no-install-recommends npm </dev/null; }
 	@python3 -c 'import openai' 2>/dev/null || { \
 	    echo "==> pip install openai"; python3 -m pip install --quiet openai; }
 	@mkdir -p $(SERVER_SDK)

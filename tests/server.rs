@@ -738,3 +738,26 @@ fn curl_plain_and_streaming() {
         "{text}"
     );
 }
+
+#[test]
+fn the_config_server_object_is_checked_and_kept_secret() {
+    let c = Config::parse(Some(
+        r#"{"server":{"listen":"127.0.0.1:8787","auth_token":"tok-in-config"}}"#,
+    ))
+    .unwrap();
+    let server = c.server.clone().unwrap();
+    assert_eq!(server.listen.port(), 8787);
+    assert_eq!(server.auth_token.as_deref(), Some("tok-in-config"));
+    assert!(!format!("{c:?}").contains("tok-in-config"));
+    let gw = Gateway::new(c).unwrap();
+    assert!(!format!("{gw:?}").contains("tok-in-config"));
+    for bad in [
+        r#"{"server":{"listn":"127.0.0.1:1"}}"#,
+        r#"{"server":{"listen":"0.0.0.0:1"}}"#,
+        r#"{"server":[]}"#,
+    ] {
+        let e = Config::parse(Some(bad)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidConfig, "{bad}");
+        assert!(e.message.contains("server"), "{bad}: {}", e.message);
+    }
+}
