@@ -121,6 +121,15 @@ typedef struct aigw_request aigw_request;
 // Every pointer borrowed from it lives until `aigw_response_free`.
 typedef struct aigw_response aigw_response;
 
+// A running HTTP server that sends every request it receives through one
+// gateway, as `aigw_send_stream` would, and writes the answer back.
+//
+// Made by `aigw_server_start`, freed (and stopped) by `aigw_server_free`.
+// The gateway must outlive the server: free the server first. The handle
+// may be read (`aigw_server_port`) from any thread; it must not be used
+// during or after `aigw_server_free`.
+typedef struct aigw_server aigw_server;
+
 // Receives each log record as JSON (`record_json`, `len` bytes, also
 // NUL-terminated), borrowed for the duration of the call.
 //
@@ -356,6 +365,43 @@ const uint8_t *aigw_response_body(const struct aigw_response *r, size_t *len);
 
 // Frees a response and everything borrowed from it. NULL is a no-op.
 void aigw_response_free(struct aigw_response *r);
+
+// Starts an HTTP/1.1 server on `options.listen` serving `gw`.
+//
+// `options_json` may be NULL or "{}" for the defaults: `listen`
+// ("127.0.0.1:0", a free loopback port), `auth_token` (none),
+// `max_body_bytes` (32 MiB), `max_connections` (1024), `max_head_bytes`
+// (64 KiB), `header_timeout_ms` (10000), `idle_timeout_ms` (60000),
+// `body_timeout_ms` (60000), `shutdown_grace_ms` (5000). Unknown keys and
+// bad values are `AIGW_ERR_INVALID_CONFIG` naming the key; so is a `listen`
+// address that is not loopback without an `auth_token`, or one that cannot
+// be bound. URLs are `/v1/{account_id}/{gateway}/{path}` and `/{path}`
+// (the Universal Endpoint at `/v1/{account_id}/{gateway}` and `/`).
+//
+// The server runs on threads of its own; it returns once it is listening.
+// `gw` is borrowed: it must stay alive until `aigw_server_free` has
+// returned. Several servers may share one gateway. On `AIGW_OK`, `*out`
+// receives the server; on failure `*out` is untouched and `*error` (if
+// `error` is not NULL) receives an error to free with `aigw_error_free`.
+// Thread-safe.
+enum aigw_status aigw_server_start(const struct aigw_gateway *gw,
+                                   const char *options_json,
+                                   struct aigw_server **out,
+                                   struct aigw_error **error);
+
+// The TCP port the server is bound to (the real one when `listen` asked
+// for port 0); 0 if `s` is NULL. Thread-safe.
+uint16_t aigw_server_port(const struct aigw_server *s);
+
+// Stops and frees a server. NULL is a no-op.
+//
+// Stops accepting at once, lets requests in flight finish for up to
+// `shutdown_grace_ms`, then cancels the rest (their clients see the
+// connection close) and joins every thread the server started, so it
+// returns within about `shutdown_grace_ms` plus 100 ms. Afterwards the
+// gateway is no longer used by the server and may be freed. `s` must not
+// be used afterwards, nor concurrently from another thread.
+void aigw_server_free(struct aigw_server *s);
 
 // A short English description of a status code.
 //

@@ -188,6 +188,9 @@ pub struct Config {
     pub route_seed: Option<u64>,
     /// Skipping targets that keep failing (`cooldown`); off when `None`.
     pub cooldown: Option<crate::cooldown::CooldownConfig>,
+    /// The `"server"` object: options for `aigw serve`, validated here and
+    /// otherwise unused by the library.
+    pub server: Option<crate::server::ServerOptions>,
 }
 
 /// Defaults of the feature settings.
@@ -217,6 +220,7 @@ impl Default for Config {
             routes: crate::routing::Routes::new(),
             route_seed: None,
             cooldown: None,
+            server: None,
         }
     }
 }
@@ -249,6 +253,7 @@ struct RawConfig {
     routes: Option<serde_json::Value>,
     route_seed: Option<u64>,
     cooldown: Option<crate::cooldown::RawCooldown>,
+    server: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +439,10 @@ impl Config {
                 .map(crate::cooldown::CooldownConfig::from_raw)
                 .transpose()
                 .map_err(invalid)?,
+            server: match &raw.server {
+                Some(v) => Some(crate::server::ServerOptions::from_value(v)?),
+                None => None,
+            },
         })
     }
 }

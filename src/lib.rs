@@ -22,6 +22,7 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod routing;
+pub mod server;
 pub mod sse;
 pub mod store;
 pub mod stream;

@@ -80,6 +80,9 @@ pub fn model_of(json: Option<&Value>) -> String {
 /// Builds the answer body. With `min_size`, the reply text is lengthened with
 /// filler until the serialized body reaches that many bytes.
 pub fn answer(input: &AnswerInput) -> Vec<u8> {
+    if crate::completions::is_text_completion(input.path) {
+        return crate::completions::answer(input).to_string().into_bytes();
+    }
     let shape = Shape::for_path(input.path);
     let plain = build(shape, input, REPLY).to_string().into_bytes();
     match input.min_size {

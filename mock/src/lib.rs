@@ -14,6 +14,7 @@
 //! ```
 
 mod answers;
+mod completions;
 mod connection;
 mod directives;
 mod http;
@@ -114,6 +115,12 @@ impl MockServer {
     /// The most recent counted request.
     pub fn last_request(&self) -> Option<RecordedRequest> {
         self.shared.last()
+    }
+
+    /// Client connections open right now (a test can watch an upstream
+    /// connection close).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open_connections()
     }
 
     /// Clears the counters (so `fail=N` starts over) and the recorded request.

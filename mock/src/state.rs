@@ -106,6 +106,10 @@ impl Shared {
         Some(id)
     }
 
+    pub fn open_connections(&self) -> usize {
+        lock(&self.connections).len()
+    }
+
     pub fn forget(&self, id: u64) {
         lock(&self.connections).remove(&id);
     }

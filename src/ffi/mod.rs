@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod logs;
 pub mod request;
 pub mod response;
+pub mod server;
 pub mod status;
 pub mod stream;
 
