@@ -227,8 +227,25 @@ impl Gateway {
                     body: keep_body.then(Vec::new),
                     capture_limit,
                 };
-                let head = run_stream(self, plan, scope, trace, &mut tap)?;
-                facts.usage = tap.usage.usage();
+                // The unified API (src/compat) translates streams on the way.
+                let head = match crate::compat::CompatSink::wrap(plan, &mut tap) {
+                    Ok(mut compat) => {
+                        let run = run_stream(self, plan, scope, trace, &mut compat)
+                            .map_err(|e| compat.take_failure().unwrap_or(e))
+                            .and_then(|head| compat.finish().map(|()| head));
+                        let usage = compat.usage();
+                        drop(compat);
+                        if let Some(u) = usage.filter(|_| tap.usage.usage().is_empty()) {
+                            tap.usage = StreamUsage::default();
+                            facts.usage = crate::compat::log_usage(u);
+                        }
+                        run?
+                    }
+                    Err(tap) => run_stream(self, plan, scope, trace, tap)?,
+                };
+                if facts.usage.is_empty() {
+                    facts.usage = tap.usage.usage();
+                }
                 facts.response_size = tap.bytes;
                 (head, tap.body)
             }

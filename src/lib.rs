@@ -7,7 +7,9 @@
 
 pub mod cache;
 pub mod cancel;
+pub mod compat;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod exchange;
 pub mod gateway;
