@@ -15,6 +15,7 @@
 
 mod answers;
 mod connection;
+mod dialects;
 mod directives;
 mod http;
 mod state;
