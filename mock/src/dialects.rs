@@ -146,10 +146,10 @@ fn anthropic_check(j: &Value) -> Result<(), String> {
     if max.as_u64().is_none_or(|m| m < 1) {
         return Err("max_tokens: Input should be a positive integer".into());
     }
-    if let Some(t) = o.get("temperature") {
-        if t.as_f64().is_none_or(|t| !(0.0..=1.0).contains(&t)) {
-            return Err("temperature: Input should be between 0 and 1".into());
-        }
+    if let Some(t) = o.get("temperature")
+        && t.as_f64().is_none_or(|t| !(0.0..=1.0).contains(&t))
+    {
+        return Err("temperature: Input should be between 0 and 1".into());
     }
     match o.get("system") {
         None | Some(Value::String(_)) => {}
@@ -163,10 +163,10 @@ fn anthropic_check(j: &Value) -> Result<(), String> {
         }
         Some(_) => return Err("system: Input should be a string or a list of text blocks".into()),
     }
-    if let Some(s) = o.get("stop_sequences") {
-        if !s.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
-            return Err("stop_sequences: Input should be a list of strings".into());
-        }
+    if let Some(s) = o.get("stop_sequences")
+        && !s.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+    {
+        return Err("stop_sequences: Input should be a list of strings".into());
     }
     let mut tool_names = Vec::new();
     if let Some(tools) = o.get("tools") {
@@ -627,12 +627,11 @@ fn gemini_parts_check(parts: &Value, what: &str) -> Result<Vec<(String, bool)>, 
                 "{pw}: a part must hold exactly one of text, inlineData, functionCall, functionResponse"
             ));
         }
-        if let Some(d) = p.get("inlineData") {
-            if d.get("mimeType").and_then(Value::as_str).is_none()
-                || d.get("data").and_then(Value::as_str).is_none()
-            {
-                return Err(format!("{pw}.inlineData: mimeType and data are required"));
-            }
+        if let Some(d) = p.get("inlineData")
+            && (d.get("mimeType").and_then(Value::as_str).is_none()
+                || d.get("data").and_then(Value::as_str).is_none())
+        {
+            return Err(format!("{pw}.inlineData: mimeType and data are required"));
         }
         if let Some(fc) = p.get("functionCall") {
             let name = fc
