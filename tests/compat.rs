@@ -612,6 +612,22 @@ fn embeddings_to_openai_and_gemini() {
     assert_eq!(data.len(), 3);
     assert_eq!(data[2]["index"], 2);
 
+    // What the OpenAI SDK asks for by default: base64 little-endian f32s.
+    let r = gw
+        .send(&request(
+            "compat/embeddings",
+            &json!({"model": "google-ai-studio/text-embedding-004",
+            "input": "hi", "dimensions": 4, "encoding_format": "base64"}),
+            &[],
+        ))
+        .unwrap();
+    sample("embed_gemini_base64.embeddings_b64.json", &r.body);
+    let b64 = json_of(&r)["data"][0]["embedding"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(b64.len(), 24, "4 floats, 16 bytes, base64");
+
     let e = gw
         .send(&request(
             "compat/embeddings",
@@ -716,6 +732,11 @@ fn bad_requests_are_refused_before_upstream_contact() {
             chat("huggingface/gpt2", json!({})),
             ErrorKind::InvalidRequest,
             "huggingface",
+        ),
+        (
+            chat("anthropic/c", json!({"temperature": 1.5})),
+            ErrorKind::InvalidRequest,
+            "temperature",
         ),
     ];
     for (body, kind, needle) in cases {

@@ -332,7 +332,11 @@ fn anthropic_check(j: &Value) -> Result<(), String> {
                     seen_other = true;
                 }
                 Some("tool_use") if role == "assistant" => {
-                    keys(b, &["type", "id", "name", "input", "cache_control", "caller"], &bw)?;
+                    keys(
+                        b,
+                        &["type", "id", "name", "input", "cache_control", "caller"],
+                        &bw,
+                    )?;
                     let id = b
                         .get("id")
                         .and_then(Value::as_str)

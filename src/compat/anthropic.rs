@@ -325,6 +325,9 @@ pub fn build_request(req: &ChatRequest) -> R<Value> {
             ),
         }
     }
+    if req.temperature.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        return Err("temperature must be between 0 and 1 for anthropic".into());
+    }
     if messages.first().is_some_and(|m| m["role"] != "user") {
         return Err("the conversation must start with a user message for anthropic".into());
     }

@@ -263,12 +263,32 @@ pub fn upstream_error(body: &[u8]) -> (String, Option<String>) {
     (cut, None)
 }
 
-/// A JSON object's keys must all be known: names the first that is not.
-pub fn check_keys(obj: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), String> {
-    match obj.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(format!("{what}: unknown field {k:?}")),
-        None => Ok(()),
+/// A vector as OpenAI's base64 embeddings: little-endian f32s, base64.
+pub fn f32_base64(v: &Value) -> String {
+    let bytes: Vec<u8> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|x| (x.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+        .collect();
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
     }
+    out
 }
 
 /// Checks a tool call's arguments: JSON text holding an object.
@@ -305,6 +325,13 @@ mod tests {
         let b = synth_id("call_");
         assert_ne!(a, b);
         assert!(a.starts_with("call_"));
+    }
+
+    #[test]
+    fn base64_vectors() {
+        // 1.0f32 is 00 00 80 3f.
+        assert_eq!(f32_base64(&serde_json::json!([1.0])), "AACAPw==");
+        assert_eq!(f32_base64(&serde_json::json!([])), "");
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub struct CompatStep {
     pub json_tool: Option<String>,
     /// Caller and upstream share a format: bodies pass unchanged.
     pub passthrough: bool,
+    /// Embeddings asked for as base64 (what the OpenAI SDK asks by default).
+    pub base64_embeddings: bool,
 }
 
 /// Fields of the caller's request that change nothing a target must honour;
@@ -199,6 +201,7 @@ pub fn plan_step(
         include_usage: false,
         json_tool: None,
         passthrough: false,
+        base64_embeddings: false,
     };
     let mut upstream_model = model.to_string();
     let mut azure_prefix = String::new();
@@ -236,6 +239,14 @@ pub fn plan_step(
                     return Err(refuse(caller, "anthropic has no embeddings API"));
                 }
                 Dialect::Gemini => {
+                    match extra.remove("encoding_format") {
+                        None | Some(Value::Null) => {}
+                        Some(f) if f == "float" => {}
+                        Some(f) if f == "base64" => step.base64_embeddings = true,
+                        Some(_) => {
+                            return Err(refuse(caller, "encoding_format must be float or base64"));
+                        }
+                    }
                     extra.retain(|k, _| !IGNORABLE.contains(&k.as_str()));
                     if let Some(k) = extra.keys().next() {
                         if !drop_params {
@@ -542,7 +553,12 @@ impl CompatStep {
             serde_json::from_slice(&response.body).map_err(|e| bad(format!("not JSON ({e})")))?;
         let translated = match self.caller {
             Caller::Embeddings => {
-                let vectors = gemini::decode_embed(&v).map_err(bad)?;
+                let mut vectors = gemini::decode_embed(&v).map_err(bad)?;
+                if self.base64_embeddings {
+                    for v in &mut vectors {
+                        *v = Value::String(hub::f32_base64(v));
+                    }
+                }
                 openai::encode_embeddings(vectors, &self.model, 0)
             }
             caller => {

@@ -180,6 +180,12 @@ def check_samples(directory):
         elif kind == "embeddings":
             e = openai_client(base).embeddings.create(model="m", input="x", encoding_format="float")
             ok(e.object == "list" and e.data and isinstance(e.data[0].embedding, list), name)
+        elif kind == "embeddings_b64":
+            # The SDK's default: it asks for base64 and decodes it (its strict
+            # mode checks the type before decoding, as with the real API).
+            e = openai.OpenAI(base_url=base, api_key=KEY, max_retries=0).embeddings.create(model="m", input="x")
+            v = e.data[0].embedding
+            ok(len(v) == 4 and all(isinstance(x, float) and -1 <= x <= 1 for x in v), name)
         elif kind == "error":
             try:
                 openai_client(base).chat.completions.create(model="m", messages=USER)
