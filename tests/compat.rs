@@ -406,6 +406,36 @@ fn chat_stream_tool_calls_from_anthropic_and_gemini() {
 }
 
 #[test]
+fn a_stream_read_whole_is_translated_too() {
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock);
+    let r = gw
+        .send(&request(
+            "compat/chat/completions",
+            &chat("anthropic/claude-3-5-haiku", json!({"stream": true})),
+            &[("x-mock", "events=2")],
+        ))
+        .unwrap();
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    assert!(text.starts_with("data: {"), "{text}");
+    assert!(text.contains("chat.completion.chunk"));
+    assert!(!text.contains("message_start"));
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    sample("chat_anthropic_whole_stream.chunks.sse", &r.body);
+
+    let e = gw
+        .send(&request(
+            "compat/chat/completions",
+            &chat("anthropic/claude-3-5-haiku", json!({"stream": true})),
+            &[("x-mock", "no_end")],
+        ))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Protocol);
+    assert!(e.message.contains("message_stop"), "{}", e.message);
+}
+
+#[test]
 fn stream_ending_before_its_end_marker_is_interrupted() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock);
