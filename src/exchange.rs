@@ -233,10 +233,8 @@ impl Gateway {
                         let run = run_stream(self, plan, scope, trace, &mut compat)
                             .map_err(|e| compat.take_failure().unwrap_or(e))
                             .and_then(|head| compat.finish().map(|()| head));
-                        let usage = compat.usage();
-                        drop(compat);
-                        if let Some(u) = usage.filter(|_| tap.usage.usage().is_empty()) {
-                            tap.usage = StreamUsage::default();
+                        // The hub's usage counts cached input; prefer it.
+                        if let Some(u) = compat.usage() {
                             facts.usage = crate::compat::log_usage(u);
                         }
                         run?

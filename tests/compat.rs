@@ -1129,6 +1129,19 @@ fn stored_keys_are_sent_when_the_request_has_none() {
     let gw = Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap();
     let debug = format!("{gw:?}");
     assert!(!debug.contains("stored-key"), "Debug shows no stored key");
+    let mut planned = Request::new("POST", "compat/chat/completions").unwrap();
+    planned.body = chat("anthropic/claude", json!({})).to_string().into_bytes();
+    let plan = gw.plan(&planned).unwrap();
+    let keys = plan.steps[0]
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "x-api-key")
+        .count();
+    assert_eq!(keys, 1);
+    assert!(
+        !format!("{plan:?}").contains("stored-key"),
+        "nor does a plan's"
+    );
 
     let no_key = |path: &str, body: Value| {
         let mut r = Request::new("POST", path).unwrap();

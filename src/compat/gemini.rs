@@ -15,6 +15,8 @@ type R<T> = Result<T, String>;
 
 /// The upstream path for a chat request.
 pub fn chat_path(model: &str, stream: bool) -> String {
+    // `models/gemini-x` (Google's resource name) and `gemini-x` are one model.
+    let model = model.strip_prefix("models/").unwrap_or(model);
     if stream {
         format!("v1beta/models/{model}:streamGenerateContent?alt=sse")
     } else {

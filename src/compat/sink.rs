@@ -77,12 +77,11 @@ impl<'a> CompatSink<'a> {
             Active::Plain => Ok(()),
             Active::Stream { step, translator } => {
                 let ended = translator.ended;
-                let usage = translator.usage;
+                // Kept, so that `usage()` still answers.
                 self.active = Active::Stream {
                     step: step.clone(),
                     translator,
                 };
-                let _ = usage;
                 if ended {
                     Ok(())
                 } else {
