@@ -641,3 +641,118 @@ pub fn log_usage(u: TokenUsage) -> crate::usage::Usage {
         tokens_out: Some(u.output),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(caller: Caller, dialect: Dialect, stream: bool) -> CompatStep {
+        CompatStep {
+            caller,
+            dialect,
+            provider: match dialect {
+                Dialect::Anthropic => "anthropic",
+                Dialect::Gemini => "google-ai-studio",
+                Dialect::OpenAi => "openai",
+            }
+            .into(),
+            model: "m".into(),
+            stream,
+            include_usage: true,
+            json_tool: None,
+            passthrough: false,
+            base64_embeddings: false,
+        }
+    }
+
+    fn answer(status: u16, body: &[u8]) -> Response {
+        Response {
+            status,
+            body: body.to_vec(),
+            ..Response::default()
+        }
+    }
+
+    #[test]
+    fn answers_not_in_their_dialect_are_protocol_errors_naming_the_provider() {
+        for dialect in [Dialect::Anthropic, Dialect::Gemini, Dialect::OpenAi] {
+            for body in [
+                &b"not json"[..],
+                b"{}",
+                b"[1,2]",
+                br#"{"type":"message"}"#,
+                b"",
+            ] {
+                let s = step(Caller::Messages, dialect, false);
+                let e = s.translate_whole(&mut answer(200, body)).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::Protocol);
+                assert!(e.message.contains(&s.provider), "{}", e.message);
+            }
+            let s = step(Caller::Chat, dialect, true);
+            let e = s
+                .translate_whole(&mut answer(200, b"data: {not json\n\n"))
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Protocol);
+        }
+    }
+
+    #[test]
+    fn stream_events_that_are_not_json_fail_the_translation() {
+        for dialect in [Dialect::Anthropic, Dialect::Gemini, Dialect::OpenAi] {
+            let mut tr = step(Caller::Chat, dialect, true).stream_translator();
+            let ev = SseEvent {
+                event: "message".into(),
+                data: "{\"unterminated".into(),
+                id: "".into(),
+            };
+            let mut out = Vec::new();
+            assert!(tr.feed(&ev, &mut out).is_err());
+            assert!(!tr.ended);
+        }
+    }
+
+    #[test]
+    fn error_bodies_take_the_callers_shape() {
+        let mut r = answer(
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        step(Caller::Chat, Dialect::Anthropic, false)
+            .translate_whole(&mut r)
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"]["message"], "anthropic: Overloaded");
+        assert_eq!(v["error"]["type"], "overloaded_error");
+        let mut r = answer(400, b"<html>bad gateway</html>");
+        step(Caller::Messages, Dialect::Gemini, false)
+            .translate_whole(&mut r)
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("bad gateway")
+        );
+    }
+
+    #[test]
+    fn endpoints_by_path() {
+        assert_eq!(
+            Caller::for_path("compat/chat/completions"),
+            Some(Caller::Chat)
+        );
+        assert_eq!(
+            Caller::for_path("/compat/v1/messages"),
+            Some(Caller::Messages)
+        );
+        assert_eq!(
+            Caller::for_path("compat/embeddings?x=1"),
+            Some(Caller::Embeddings)
+        );
+        assert_eq!(Caller::for_path("compat/other"), None);
+        assert_eq!(Caller::for_path("openai/chat/completions"), None);
+    }
+}
