@@ -108,6 +108,24 @@ fn main() {
         us(plan)
     );
 
+    // The same upstream body the compat request sends, sent natively: what
+    // the upstream side costs, apart from translation.
+    let planned = gw.plan(&compat).unwrap();
+    let mut same = native.clone();
+    same.body = planned.steps[0].body.clone();
+    let c = median(n, || timed(|| drop(gw.send(&same).unwrap())));
+    let step = planned.steps[0].compat.clone().unwrap();
+    let canned = gw.send(&same).unwrap();
+    let back = median(n, || {
+        let mut r = canned.clone();
+        timed(|| step.translate_whole(&mut r).unwrap())
+    });
+    println!(
+        "  the translated body sent natively {:.1} us; translating the answer back alone {:.2} us",
+        us(c),
+        us(back)
+    );
+
     let (native, compat) = requests(true);
     let ttfe = |r: &Request| {
         median(n / 2, || {
