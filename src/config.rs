@@ -191,6 +191,12 @@ pub struct Config {
     /// The `"server"` object: options for `aigw serve`, validated here and
     /// otherwise unused by the library.
     pub server: Option<crate::server::ServerOptions>,
+    /// Stored provider keys (`providers.<slug>.api_key` / `api_key_env`),
+    /// sent when a request carries no credential of its own.
+    pub provider_keys: BTreeMap<String, crate::credentials::Secret>,
+    /// The unified API drops parameters a target cannot honour instead of
+    /// refusing the request (`drop_params`).
+    pub drop_params: bool,
 }
 
 /// Defaults of the feature settings.
@@ -221,6 +227,8 @@ impl Default for Config {
             route_seed: None,
             cooldown: None,
             server: None,
+            provider_keys: BTreeMap::new(),
+            drop_params: false,
         }
     }
 }
@@ -254,12 +262,15 @@ struct RawConfig {
     route_seed: Option<u64>,
     cooldown: Option<crate::cooldown::RawCooldown>,
     server: Option<serde_json::Value>,
+    drop_params: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProvider {
-    base_url: String,
+    base_url: Option<String>,
+    api_key: Option<String>,
+    api_key_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -304,16 +315,21 @@ impl Config {
         }
 
         let mut providers = BTreeMap::new();
+        let mut provider_keys = BTreeMap::new();
         for (slug, p) in raw.providers {
             crate::provider::check_configurable_slug(&slug).map_err(invalid)?;
-            crate::provider::check_base_url(&p.base_url)
+            if let Some(key) = stored_key(&slug, p.api_key, p.api_key_env).map_err(invalid)? {
+                provider_keys.insert(slug.clone(), key);
+            }
+            let Some(base_url) = p.base_url else {
+                if slug.starts_with("custom-") {
+                    return Err(invalid(format!("providers.{slug}: missing base_url")));
+                }
+                continue;
+            };
+            crate::provider::check_base_url(&base_url)
                 .map_err(|m| invalid(format!("providers.{slug}.base_url: {m}")))?;
-            providers.insert(
-                slug,
-                ProviderOverride {
-                    base_url: p.base_url,
-                },
-            );
+            providers.insert(slug, ProviderOverride { base_url });
         }
 
         if let Some(id) = &raw.account_id {
@@ -443,8 +459,46 @@ impl Config {
                 Some(v) => Some(crate::server::ServerOptions::from_value(v)?),
                 None => None,
             },
+            provider_keys,
+            drop_params: raw.drop_params.unwrap_or(false),
         })
     }
+}
+
+/// A provider's stored key: given inline, or named by an environment
+/// variable read now. Messages name the setting, never the value.
+fn stored_key(
+    slug: &str,
+    inline: Option<String>,
+    env: Option<String>,
+) -> Result<Option<crate::credentials::Secret>, String> {
+    let value = match (inline, env) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "providers.{slug}: give api_key or api_key_env, not both"
+            ));
+        }
+        (Some(key), None) => key,
+        (None, Some(var)) => match std::env::var(&var) {
+            Ok(v) => v,
+            Err(_) => {
+                return Err(format!(
+                    "providers.{slug}.api_key_env: environment variable {var:?} is not set"
+                ));
+            }
+        },
+        (None, None) => return Ok(None),
+    };
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err(format!("providers.{slug}: the stored key is empty"));
+    }
+    if value.chars().any(|c| c.is_ascii_control()) {
+        return Err(format!(
+            "providers.{slug}: the stored key contains a control character"
+        ));
+    }
+    Ok(Some(crate::credentials::Secret::new(value)))
 }
 
 #[cfg(test)]

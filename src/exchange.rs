@@ -235,12 +235,27 @@ impl Gateway {
                     plain: None,
                     error_event: None,
                 };
-                let head = run_stream(self, plan, scope, trace, &mut tap)?;
-                facts.usage = match &tap.plain {
-                    // Not an event stream: the usage is in the whole body.
-                    Some(plain) => usage_of_body(plain),
-                    None => tap.usage.usage(),
+                // The unified API (src/compat) translates streams on the way.
+                let head = match crate::compat::CompatSink::wrap(plan, &mut tap) {
+                    Ok(mut compat) => {
+                        let run = run_stream(self, plan, scope, trace, &mut compat)
+                            .map_err(|e| compat.take_failure().unwrap_or(e))
+                            .and_then(|head| compat.finish().map(|()| head));
+                        // The hub's usage counts cached input; prefer it.
+                        if let Some(u) = compat.usage() {
+                            facts.usage = crate::compat::log_usage(u);
+                        }
+                        run?
+                    }
+                    Err(tap) => run_stream(self, plan, scope, trace, tap)?,
                 };
+                if facts.usage.is_empty() {
+                    facts.usage = match &tap.plain {
+                        // Not an event stream: the usage is in the whole body.
+                        Some(plain) => usage_of_body(plain),
+                        None => tap.usage.usage(),
+                    };
+                }
                 facts.response_size = tap.bytes;
                 facts.stream_error = tap.error_event;
                 (head, tap.body)

@@ -44,7 +44,7 @@ pub struct Gateway {
 }
 
 /// One step of a plan, ready to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PlannedStep {
     pub index: usize,
     pub target: Target,
@@ -55,6 +55,34 @@ pub struct PlannedStep {
     /// Headers this step adds to the response it serves (a routed step:
     /// `cf-aig-route`, `cf-aig-provider`, `cf-aig-model`).
     pub response_headers: Vec<(String, String)>,
+    /// The unified API (src/compat): how to translate this step's answer back.
+    pub compat: Option<std::sync::Arc<crate::compat::CompatStep>>,
+}
+
+// By hand: the headers may carry credentials (the caller's or stored keys).
+impl std::fmt::Debug for PlannedStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let secret = crate::credentials::CREDENTIAL_HEADERS
+                    .iter()
+                    .any(|c| n.eq_ignore_ascii_case(c));
+                (n.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("PlannedStep")
+            .field("index", &self.index)
+            .field("target", &self.target)
+            .field("method", &self.method)
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .field("settings", &self.settings)
+            .field("response_headers", &self.response_headers)
+            .field("compat", &self.compat)
+            .finish()
+    }
 }
 
 /// What a request turns into before anything is sent.
@@ -219,6 +247,14 @@ impl Gateway {
             let mut planned = Vec::with_capacity(steps.len());
             for (index, step) in steps.into_iter().enumerate() {
                 let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
+                // The unified API's step (src/compat).
+                if step.provider == "compat" {
+                    planned.push(
+                        self.plan_compat_step(&step, &forward, &base, &features, index)
+                            .map_err(in_step)?,
+                    );
+                    continue;
+                }
                 let target = self
                     .providers
                     .target(&step.provider, &step.endpoint)
@@ -235,6 +271,7 @@ impl Gateway {
                 if !body.is_empty() && !has_header(&headers, "content-type") {
                     headers.push(("Content-Type".into(), "application/json".into()));
                 }
+                self.apply_stored_key(&target, &mut headers);
                 planned.push(PlannedStep {
                     index,
                     target,
@@ -243,6 +280,7 @@ impl Gateway {
                     body,
                     settings,
                     response_headers: Vec::new(),
+                    compat: None,
                 });
             }
             return Ok(Plan {
@@ -253,22 +291,96 @@ impl Gateway {
             });
         }
 
+        // The unified API (src/compat): one translated step.
+        if let Some(caller) = crate::compat::Caller::for_path(path) {
+            let drop = features.drop_params.unwrap_or(self.config.drop_params);
+            let step = crate::compat::plan_step(
+                &self.providers,
+                &self.config,
+                caller,
+                &request.body,
+                forward,
+                drop,
+                0,
+                base.resolve(),
+            )?;
+            return Ok(Plan {
+                steps: vec![step],
+                universal: false,
+                features,
+                response_headers: Vec::new(),
+            });
+        }
+
         let (slug, rest) = split_path(path)?;
         let target = self.providers.target(slug, rest)?;
+        let mut headers = forward;
+        self.apply_stored_key(&target, &mut headers);
         Ok(Plan {
             steps: vec![PlannedStep {
                 index: 0,
                 target,
                 method: request.method.clone(),
-                headers: forward,
+                headers,
                 body: crate::alloc::try_copy(&request.body, "the request body")?,
                 settings: base.resolve(),
                 response_headers: Vec::new(),
+                compat: None,
             }],
             universal: false,
             features,
             response_headers: Vec::new(),
         })
+    }
+
+    /// BYOK: the stored key for the target's provider, unless the request
+    /// carries a credential of its own.
+    fn apply_stored_key(&self, target: &Target, headers: &mut Vec<(String, String)>) {
+        crate::credentials::apply_stored(
+            self.config.provider_keys.get(&target.provider),
+            &target.provider,
+            &target.url,
+            headers,
+        );
+    }
+
+    /// A Universal step with provider `compat`: its endpoint names the
+    /// unified format, its query is the unified request.
+    fn plan_compat_step(
+        &self,
+        step: &crate::universal::Step,
+        forward: &[(String, String)],
+        base: &crate::config::Controls,
+        features: &FeatureControls,
+        index: usize,
+    ) -> Result<PlannedStep> {
+        let caller = crate::compat::Caller::for_endpoint(&step.endpoint).ok_or_else(|| {
+            Error::invalid_request(format!(
+                "compat endpoint {:?} is not chat/completions, embeddings or messages",
+                step.endpoint
+            ))
+        })?;
+        let (header_controls, step_headers) = split_controls(&step.headers)?;
+        let settings = base
+            .over(&header_controls.retry)
+            .over(&step.config)
+            .resolve();
+        let body = step.body.clone().unwrap_or_default();
+        let drop = header_controls
+            .features
+            .drop_params
+            .or(features.drop_params)
+            .unwrap_or(self.config.drop_params);
+        crate::compat::plan_step(
+            &self.providers,
+            &self.config,
+            caller,
+            &body,
+            merge_headers(forward, &step_headers),
+            drop,
+            index,
+            settings,
+        )
     }
 
     /// Runs a plan: each step's attempts in order, then the next step, until
@@ -558,6 +670,10 @@ pub fn read_whole(
             ));
         }
     }
+    // The unified API: the answer in the caller's format.
+    if let Some(compat) = &step.compat {
+        compat.translate_whole(&mut response)?;
+    }
     Ok(response)
 }
 
@@ -570,6 +686,15 @@ pub fn response_head(
     head: &ureq::http::response::Parts,
 ) -> Response {
     let mut headers = convert_headers(&head.headers);
+    if let Some(compat) = &step.compat {
+        let mut r = Response {
+            status: head.status.as_u16(),
+            headers,
+            ..Response::default()
+        };
+        compat.adjust_head(&mut r);
+        headers = r.headers;
+    }
     if plan.universal {
         headers.push((STEP_HEADER.into(), step.index.to_string()));
     }

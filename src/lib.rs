@@ -8,8 +8,10 @@
 pub mod alloc;
 pub mod cache;
 pub mod cancel;
+pub mod compat;
 pub mod config;
 pub mod cooldown;
+pub mod credentials;
 pub mod dialect;
 pub mod error;
 pub mod exchange;

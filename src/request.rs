@@ -104,6 +104,8 @@ pub struct FeatureControls {
     pub collect_log_payload: Option<bool>,
     /// `cf-aig-custom-cost`.
     pub custom_cost: Option<CustomCost>,
+    /// `cf-aig-drop-params`: the unified API drops what a target cannot honour.
+    pub drop_params: Option<bool>,
 }
 
 /// Longest cache TTL a request may ask for: one month, as the hosted gateway.
@@ -171,6 +173,7 @@ fn apply_control(all: &mut ControlHeaders, control: &str, value: &str) -> Result
         "collect-log" => features.collect_log = Some(parse_bool(value)?),
         "collect-log-payload" => features.collect_log_payload = Some(parse_bool(value)?),
         "custom-cost" => features.custom_cost = Some(CustomCost::parse(value)?),
+        "drop-params" => features.drop_params = Some(parse_bool(value)?),
         "request-timeout" => {
             controls.request_timeout_ms = Some(check_timeout("value", parse_ms(value)?)?);
         }

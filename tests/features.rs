@@ -426,7 +426,7 @@ fn usage_formats_plain_and_streamed() {
     )
     .unwrap();
     google.set_header("cf-aig-event-id", "google").unwrap();
-    google.body = br#"{"contents":[]}"#.to_vec();
+    google.body = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#.to_vec();
     gw.send(&google).unwrap();
     let rec = &logs(&gw, r#"{"event_id":"google"}"#)[0];
     assert_eq!(rec["model"], "gemini-1.5-flash");

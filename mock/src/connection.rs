@@ -202,7 +202,28 @@ fn respond(stream: &TcpStream, shared: &Shared, request: &Request) -> std::io::R
         );
     }
 
-    let wants_stream = d.stream
+    // Anthropic, Gemini and OpenAI dialect answers, validated strictly.
+    let dialect = crate::dialects::answer(&crate::dialects::Input {
+        path: &routed_path,
+        query,
+        headers: &request.headers,
+        json: body_json.as_ref(),
+        body_len: request.body.len(),
+        number: total,
+        d: &d,
+    });
+    let mut events_override = None;
+    match dialect {
+        Some(crate::dialects::Answer::Json(s, body)) => {
+            let s = if s == 200 { status } else { s };
+            return send(stream, request, s, headers, &body, d.byte_per_write);
+        }
+        Some(crate::dialects::Answer::Stream(events)) => events_override = Some(events),
+        None => {}
+    }
+
+    let wants_stream = events_override.is_some()
+        || d.stream
         || body_json
             .as_ref()
             .and_then(|j| j.get("stream"))
@@ -226,6 +247,7 @@ fn respond(stream: &TcpStream, shared: &Shared, request: &Request) -> std::io::R
             model: answers::model_of(body_json.as_ref()),
             number: total,
             prompt_tokens: answers::prompt_tokens(request.body.len()),
+            events_override,
         };
         if request.wants_close() {
             headers.push(("Connection".to_string(), "close".to_string()));

@@ -25,6 +25,22 @@ pub struct Directives {
     pub stall_after: Option<u64>,
     pub byte_per_write: bool,
     pub crlf: bool,
+    /// Dialect answers: answer with N tool calls.
+    pub tool_calls: Option<u64>,
+    /// Dialect answers: the answer stops at the token limit.
+    pub truncate: bool,
+    /// Dialect answers: prompt cache reads and writes in the usage.
+    pub cache_read: Option<u64>,
+    pub cache_write: Option<u64>,
+    /// Dialect streams: leave out the end marker, then close cleanly.
+    pub no_end: bool,
+}
+
+impl Directives {
+    /// `events=N`, or the default five.
+    pub fn events_or(&self, default: u64) -> u64 {
+        self.events.unwrap_or(default)
+    }
 }
 
 /// Names that take `=value`; the rest are flags.
@@ -40,6 +56,9 @@ const VALUED: &[&str] = &[
     "delay_ms",
     "break_after",
     "stall_after",
+    "tool_calls",
+    "cache_read",
+    "cache_write",
 ];
 const FLAGS: &[&str] = &[
     "drop",
@@ -49,6 +68,8 @@ const FLAGS: &[&str] = &[
     "error_data_first",
     "byte_per_write",
     "crlf",
+    "truncate",
+    "no_end",
 ];
 
 impl Directives {
@@ -77,6 +98,8 @@ impl Directives {
                 "error_first" => self.error_first = on,
                 "error_data_first" => self.error_data_first = on,
                 "byte_per_write" => self.byte_per_write = on,
+                "truncate" => self.truncate = on,
+                "no_end" => self.no_end = on,
                 _ => self.crlf = on,
             }
             return Ok(());
@@ -129,6 +152,9 @@ impl Directives {
             "events" => self.events = Some(number()?.min(1_000_000)),
             "delay_ms" => self.delay_ms = Some(number()?),
             "break_after" => self.break_after = Some(number()?),
+            "tool_calls" => self.tool_calls = Some(number()?.min(64)),
+            "cache_read" => self.cache_read = Some(number()?),
+            "cache_write" => self.cache_write = Some(number()?),
             _ => self.stall_after = Some(number()?),
         }
         Ok(())

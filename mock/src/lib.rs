@@ -16,6 +16,7 @@
 mod answers;
 mod completions;
 mod connection;
+mod dialects;
 mod directives;
 mod http;
 mod state;

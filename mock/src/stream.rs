@@ -31,6 +31,8 @@ pub struct StreamPlan {
     pub model: String,
     pub number: u64,
     pub prompt_tokens: u64,
+    /// A dialect's own events (see `dialects`), instead of OpenAI chunks.
+    pub events_override: Option<Vec<String>>,
 }
 
 /// How a streamed answer ended.
@@ -45,6 +47,9 @@ pub enum Ended {
 impl StreamPlan {
     /// How many events the stream holds in total.
     fn len(&self) -> u64 {
+        if let Some(events) = &self.events_override {
+            return events.len() as u64;
+        }
         if self.error_first || self.error_data_first {
             // A provider that fails at once sends the error and ends.
             1
@@ -56,6 +61,14 @@ impl StreamPlan {
     /// The `i`th event, framed as SSE with the chosen line ending.
     fn event(&self, i: u64) -> String {
         let nl = if self.crlf { "\r\n" } else { "\n" };
+        if let Some(events) = &self.events_override {
+            let e = &events[i as usize];
+            return if self.crlf {
+                e.replace('\n', nl)
+            } else {
+                e.clone()
+            };
+        }
         let error = r#"{"error":{"message":"mock stream error"}}"#;
         if self.error_first {
             return format!("event: error{nl}data: {error}{nl}{nl}");

@@ -1,0 +1,847 @@
+//! Anthropic Messages API: the caller's format for `compat/messages`, and
+//! the upstream format of `anthropic` (`v1/messages`).
+
+use serde_json::{Map, Value, json};
+
+use super::hub::{
+    ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, TokenUsage,
+    Tool, ToolCall, ToolChoice, check_tool_name, synth_id,
+};
+use super::{OutEvent, StreamDecoder, StreamEncoder};
+use crate::sse::SseEvent;
+
+type R<T> = Result<T, String>;
+
+/// `max_tokens` sent when the caller's format left it out (Anthropic requires one).
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// The instruction added for `response_format: json_object`, which the
+/// Messages API has no switch for.
+pub const JSON_OBJECT_INSTRUCTION: &str =
+    "Respond with a single valid JSON object and nothing else: no prose, no code fences.";
+
+const MESSAGES_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "max_tokens",
+    "tools",
+    "tool_choice",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "metadata",
+];
+
+fn obj<'a>(v: &'a Value, what: &str) -> R<&'a Map<String, Value>> {
+    v.as_object()
+        .ok_or_else(|| format!("{what} must be a JSON object"))
+}
+
+fn text_of_blocks(v: &Value, what: &str) -> R<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for (i, b) in items.iter().enumerate() {
+                match b.get("type").and_then(Value::as_str) {
+                    Some("text") => out.push(
+                        b.get("text")
+                            .and_then(Value::as_str)
+                            .ok_or(format!("{what}[{i}]: missing text"))?
+                            .to_string(),
+                    ),
+                    _ => return Err(format!("{what}[{i}]: only text blocks are translated here")),
+                }
+            }
+            Ok(out.join("\n"))
+        }
+        _ => Err(format!(
+            "{what} must be a string or an array of text blocks"
+        )),
+    }
+}
+
+/// Reads an Anthropic Messages request into the hub.
+pub fn parse_messages_request(body: &Value, model: &str) -> R<ChatRequest> {
+    let o = obj(body, "the request body")?;
+    let mut req = ChatRequest {
+        model: model.to_string(),
+        ..ChatRequest::default()
+    };
+    req.max_tokens = Some(
+        o.get("max_tokens")
+            .ok_or("missing \"max_tokens\"")?
+            .as_u64()
+            .ok_or("max_tokens must be a non-negative integer")?,
+    );
+    if let Some(s) = o.get("system").filter(|v| !v.is_null()) {
+        req.system.push(text_of_blocks(s, "system")?);
+    }
+    let messages = o
+        .get("messages")
+        .ok_or("missing \"messages\"")?
+        .as_array()
+        .ok_or("\"messages\" must be an array")?;
+    if messages.is_empty() {
+        return Err("\"messages\" must not be empty".into());
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let what = format!("messages[{i}]");
+        let m = obj(m, &what)?;
+        let role = match m.get("role").and_then(Value::as_str) {
+            Some("user") => Role::User,
+            Some("assistant") => Role::Assistant,
+            Some(other) => return Err(format!("{what}: role {other:?} must be user or assistant")),
+            None => return Err(format!("{what}: missing role")),
+        };
+        let content = m.get("content").ok_or(format!("{what}: missing content"))?;
+        let blocks: Vec<Value> = match content {
+            Value::String(s) => vec![json!({"type": "text", "text": s})],
+            Value::Array(items) => items.clone(),
+            _ => {
+                return Err(format!(
+                    "{what}: content must be a string or an array of blocks"
+                ));
+            }
+        };
+        let mut msg = Message::new(role);
+        for (j, b) in blocks.iter().enumerate() {
+            let bw = format!("{what}.content[{j}]");
+            let b = obj(b, &bw)?;
+            match b.get("type").and_then(Value::as_str) {
+                Some("text") => msg.parts.push(Part::Text(
+                    b.get("text")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{bw}: missing text"))?
+                        .into(),
+                )),
+                Some("image") if role == Role::User => {
+                    let src = obj(b.get("source").ok_or(format!("{bw}: missing source"))?, &bw)?;
+                    match src.get("type").and_then(Value::as_str) {
+                        Some("base64") => msg.parts.push(Part::Image {
+                            media_type: src
+                                .get("media_type")
+                                .and_then(Value::as_str)
+                                .ok_or(format!("{bw}: missing source.media_type"))?
+                                .into(),
+                            data: src
+                                .get("data")
+                                .and_then(Value::as_str)
+                                .ok_or(format!("{bw}: missing source.data"))?
+                                .into(),
+                        }),
+                        Some("url") => msg.parts.push(Part::ImageUrl(
+                            src.get("url")
+                                .and_then(Value::as_str)
+                                .ok_or(format!("{bw}: missing source.url"))?
+                                .into(),
+                        )),
+                        _ => return Err(format!("{bw}: image source must be base64 or url")),
+                    }
+                }
+                Some("tool_use") if role == Role::Assistant => {
+                    let input = b.get("input").cloned().unwrap_or(json!({}));
+                    if !input.is_object() {
+                        return Err(format!("{bw}: input must be an object"));
+                    }
+                    msg.tool_calls.push(ToolCall {
+                        id: b
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .ok_or(format!("{bw}: missing id"))?
+                            .into(),
+                        name: b
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or(format!("{bw}: missing name"))?
+                            .into(),
+                        arguments: input.to_string(),
+                    });
+                }
+                Some("tool_result") if role == Role::User => {
+                    // A tool result is its own turn in the hub, before the
+                    // user's other content.
+                    let mut t = Message::new(Role::Tool);
+                    t.tool_call_id = Some(
+                        b.get("tool_use_id")
+                            .and_then(Value::as_str)
+                            .ok_or(format!("{bw}: missing tool_use_id"))?
+                            .into(),
+                    );
+                    let text = match b.get("content") {
+                        None | Some(Value::Null) => String::new(),
+                        Some(c) => text_of_blocks(c, &format!("{bw}.content"))?,
+                    };
+                    t.parts.push(Part::Text(text));
+                    req.messages.push(t);
+                }
+                Some(other) => return Err(format!("{bw}: block type {other:?} is not translated")),
+                None => return Err(format!("{bw}: missing type")),
+            }
+        }
+        if !msg.parts.is_empty() || !msg.tool_calls.is_empty() {
+            req.messages.push(msg);
+        }
+    }
+    if let Some(tools) = o.get("tools").filter(|v| !v.is_null()) {
+        for (i, t) in tools
+            .as_array()
+            .ok_or("\"tools\" must be an array")?
+            .iter()
+            .enumerate()
+        {
+            let what = format!("tools[{i}]");
+            let t = obj(t, &what)?;
+            let name = t
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or(format!("{what}: missing name"))?;
+            check_tool_name(name, &what)?;
+            let schema = t
+                .get("input_schema")
+                .ok_or(format!("{what}: missing input_schema"))?;
+            if !schema.is_object() {
+                return Err(format!("{what}: input_schema must be a JSON Schema object"));
+            }
+            req.tools.push(Tool {
+                name: name.into(),
+                description: t
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                parameters: schema.clone(),
+            });
+        }
+    }
+    if let Some(tc) = o.get("tool_choice").filter(|v| !v.is_null()) {
+        let tc = obj(tc, "tool_choice")?;
+        req.tool_choice = Some(match tc.get("type").and_then(Value::as_str) {
+            Some("auto") => ToolChoice::Auto,
+            Some("any") => ToolChoice::Required,
+            Some("none") => ToolChoice::None,
+            Some("tool") => ToolChoice::Named(
+                tc.get("name")
+                    .and_then(Value::as_str)
+                    .ok_or("tool_choice tool needs a name")?
+                    .into(),
+            ),
+            _ => return Err("tool_choice.type must be auto, any, tool or none".into()),
+        });
+        if tc.get("disable_parallel_tool_use").and_then(Value::as_bool) == Some(true) {
+            req.parallel_tool_calls = Some(false);
+        }
+    }
+    let num = |k: &str| -> R<Option<f64>> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or(format!("{k} must be a number")),
+        }
+    };
+    req.temperature = num("temperature")?;
+    req.top_p = num("top_p")?;
+    req.top_k = o.get("top_k").and_then(Value::as_u64);
+    if let Some(s) = o.get("stop_sequences").filter(|v| !v.is_null()) {
+        req.stop = s
+            .as_array()
+            .ok_or("stop_sequences must be an array")?
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(String::from)
+                    .ok_or("stop_sequences entries must be strings")
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    req.stream = o.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    req.include_usage = true;
+    for (k, v) in o {
+        if !MESSAGES_FIELDS.contains(&k.as_str()) {
+            req.extra.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(req)
+}
+
+/// Name of the tool a `json_schema` response format becomes.
+pub fn json_tool_name(req: &ChatRequest) -> Option<String> {
+    match &req.response_format {
+        Some(ResponseFormat::JsonSchema { name, .. }) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+/// Writes the hub request as an Anthropic Messages body. Consecutive turns
+/// of one role merge (the API wants user and assistant to alternate); tool
+/// results become `tool_result` blocks of a user turn. A `json_schema`
+/// response format becomes one forced tool whose input is the answer.
+pub fn build_request(req: &ChatRequest) -> R<Value> {
+    let mut messages: Vec<Value> = Vec::new();
+    let mut push = |role: &str, blocks: Vec<Value>| {
+        if blocks.is_empty() {
+            return;
+        }
+        if let Some(last) = messages.last_mut() {
+            if last["role"] == role {
+                last["content"]
+                    .as_array_mut()
+                    .expect("content is an array")
+                    .extend(blocks);
+                return;
+            }
+        }
+        messages.push(json!({"role": role, "content": blocks}));
+    };
+    for m in &req.messages {
+        let mut blocks: Vec<Value> = m
+            .parts
+            .iter()
+            .filter(|p| !matches!(p, Part::Text(t) if t.is_empty()))
+            .map(|p| match p {
+                Part::Text(t) => json!({"type": "text", "text": t}),
+                Part::Image { media_type, data } => json!({"type": "image",
+                    "source": {"type": "base64", "media_type": media_type, "data": data}}),
+                Part::ImageUrl(u) => json!({"type": "image", "source": {"type": "url", "url": u}}),
+            })
+            .collect();
+        match m.role {
+            Role::User => push("user", blocks),
+            Role::Assistant => {
+                for c in &m.tool_calls {
+                    let input: Value = serde_json::from_str(&c.arguments).unwrap_or(json!({}));
+                    blocks.push(
+                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                    );
+                }
+                push("assistant", blocks);
+            }
+            Role::Tool => push(
+                "user",
+                vec![json!({"type": "tool_result",
+                    "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
+                    "content": m.text()})],
+            ),
+        }
+    }
+    if req.temperature.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        return Err("temperature must be between 0 and 1 for anthropic".into());
+    }
+    if messages.first().is_some_and(|m| m["role"] != "user") {
+        return Err("the conversation must start with a user message for anthropic".into());
+    }
+    let mut body = json!({
+        "model": req.model,
+        "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "messages": messages,
+    });
+    let mut system = req.system.clone();
+    if req.response_format == Some(ResponseFormat::JsonObject) {
+        system.push(JSON_OBJECT_INSTRUCTION.into());
+    }
+    if !system.is_empty() {
+        body["system"] = json!(system.join("\n\n"));
+    }
+    let mut tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| {
+            let mut v = json!({"name": t.name, "input_schema": t.parameters});
+            if let Some(d) = &t.description {
+                v["description"] = json!(d);
+            }
+            v
+        })
+        .collect();
+    let mut tool_choice = match &req.tool_choice {
+        None => None,
+        Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
+        Some(ToolChoice::None) => Some(json!({"type": "none"})),
+        Some(ToolChoice::Required) => Some(json!({"type": "any"})),
+        Some(ToolChoice::Named(n)) => Some(json!({"type": "tool", "name": n})),
+    };
+    if let Some(ResponseFormat::JsonSchema { name, schema }) = &req.response_format {
+        if !req.tools.is_empty() {
+            return Err(
+                "response_format json_schema together with tools is not translated for anthropic"
+                    .into(),
+            );
+        }
+        check_tool_name(name, "response_format.json_schema.name")?;
+        tools.push(json!({"name": name, "description": "Give the answer in this schema.", "input_schema": schema}));
+        tool_choice = Some(json!({"type": "tool", "name": name}));
+    }
+    if !tools.is_empty() {
+        body["tools"] = Value::Array(tools);
+    }
+    if let Some(mut tc) = tool_choice {
+        if req.parallel_tool_calls == Some(false) && tc["type"] != "none" {
+            tc["disable_parallel_tool_use"] = json!(true);
+        }
+        body["tool_choice"] = tc;
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(t) = req.top_p {
+        body["top_p"] = json!(t);
+    }
+    if let Some(t) = req.top_k {
+        body["top_k"] = json!(t);
+    }
+    if !req.stop.is_empty() {
+        body["stop_sequences"] = json!(req.stop);
+    }
+    if req.stream {
+        body["stream"] = json!(true);
+    }
+    Ok(body)
+}
+
+fn finish_of(reason: Option<&str>) -> Finish {
+    match reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => Finish::Length,
+        Some("tool_use") => Finish::ToolCalls,
+        Some("refusal") => Finish::ContentFilter,
+        _ => Finish::Stop,
+    }
+}
+
+fn stop_reason(f: Finish, stop_sequence: &Option<String>) -> &'static str {
+    match f {
+        Finish::Stop if stop_sequence.is_some() => "stop_sequence",
+        Finish::Stop => "end_turn",
+        Finish::Length => "max_tokens",
+        Finish::ToolCalls => "tool_use",
+        Finish::ContentFilter => "refusal",
+    }
+}
+
+/// Anthropic's usage: `input_tokens` leaves out cache reads and writes; the
+/// hub counts them in.
+fn usage_of(u: &Value) -> TokenUsage {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (read, write) = (
+        n("cache_read_input_tokens"),
+        n("cache_creation_input_tokens"),
+    );
+    TokenUsage {
+        input: n("input_tokens") + read + write,
+        output: n("output_tokens"),
+        cache_read: read,
+        cache_write: write,
+    }
+}
+
+fn usage_json(u: &TokenUsage) -> Value {
+    json!({
+        "input_tokens": u.input.saturating_sub(u.cache_read + u.cache_write),
+        "output_tokens": u.output,
+        "cache_read_input_tokens": u.cache_read,
+        "cache_creation_input_tokens": u.cache_write,
+    })
+}
+
+/// Reads an Anthropic message body. A `tool_use` of `json_tool` (the
+/// response format's tool) becomes the answer's text.
+pub fn decode_response(v: &Value, json_tool: Option<&str>) -> R<ChatResponse> {
+    if v.get("type").and_then(Value::as_str) != Some("message") {
+        return Err("the body is not a message".into());
+    }
+    let content = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("the message has no content array")?;
+    let mut text: Option<String> = None;
+    let mut tool_calls = Vec::new();
+    let mut finish = finish_of(v.get("stop_reason").and_then(Value::as_str));
+    for b in content {
+        match b.get("type").and_then(Value::as_str) {
+            Some("text") => text
+                .get_or_insert_with(String::new)
+                .push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("tool_use") => {
+                let name = b
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or("a tool_use block has no name")?;
+                let input = b.get("input").cloned().unwrap_or(json!({}));
+                if Some(name) == json_tool {
+                    text.get_or_insert_with(String::new)
+                        .push_str(&input.to_string());
+                    finish = Finish::Stop;
+                    continue;
+                }
+                tool_calls.push(ToolCall {
+                    id: b
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                        .unwrap_or_else(|| synth_id("toolu_")),
+                    name: name.into(),
+                    arguments: input.to_string(),
+                });
+            }
+            // Thinking and other blocks have no place in the other formats.
+            _ => {}
+        }
+    }
+    Ok(ChatResponse {
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .into(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .into(),
+        created: super::hub::unix_now(),
+        text,
+        tool_calls,
+        finish,
+        stop_sequence: v
+            .get("stop_sequence")
+            .and_then(Value::as_str)
+            .map(String::from),
+        usage: v.get("usage").map(usage_of),
+    })
+}
+
+/// Writes the hub answer as an Anthropic message body.
+pub fn encode_response(r: &ChatResponse) -> Value {
+    let mut content = Vec::new();
+    if let Some(t) = r.text.as_ref().filter(|t| !t.is_empty()) {
+        content.push(json!({"type": "text", "text": t}));
+    }
+    for c in &r.tool_calls {
+        let input: Value = serde_json::from_str(&c.arguments).unwrap_or(json!({}));
+        content.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+    }
+    let id = if r.id.starts_with("msg_") {
+        r.id.clone()
+    } else {
+        format!("msg_{}", r.id)
+    };
+    json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": r.model,
+        "content": content,
+        "stop_reason": stop_reason(r.finish, &r.stop_sequence),
+        "stop_sequence": r.stop_sequence,
+        "usage": usage_json(&r.usage.unwrap_or_default()),
+    })
+}
+
+/// The Anthropic error body.
+pub fn encode_error(message: &str, kind: &str) -> Value {
+    json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+/// Anthropic's error type for an HTTP status.
+pub fn error_type_for(status: u16) -> &'static str {
+    match status {
+        400 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        529 | 503 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// Reads an Anthropic event stream into hub deltas.
+pub struct EventDecoder {
+    json_tool: Option<String>,
+    /// Upstream content block index → hub tool index (None: text or the
+    /// response format's tool, whose input is text).
+    blocks: Vec<(u64, Option<usize>)>,
+    tools: usize,
+    usage: TokenUsage,
+    stop_sequence: Option<String>,
+}
+
+impl EventDecoder {
+    pub fn new(json_tool: Option<String>) -> EventDecoder {
+        EventDecoder {
+            json_tool,
+            blocks: Vec::new(),
+            tools: 0,
+            usage: TokenUsage::default(),
+            stop_sequence: None,
+        }
+    }
+}
+
+impl StreamDecoder for EventDecoder {
+    fn event(&mut self, ev: &SseEvent<'_>, out: &mut Vec<Delta>) -> R<()> {
+        if ev.data.trim().is_empty() {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(&ev.data)
+            .map_err(|e| format!("a stream event is not JSON: {e}"))?;
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
+        match kind {
+            "message_start" => {
+                let m = v.get("message").unwrap_or(&Value::Null);
+                if let Some(u) = m.get("usage") {
+                    self.usage = usage_of(u);
+                }
+                out.push(Delta::Start {
+                    id: m
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .into(),
+                    model: m
+                        .get("model")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .into(),
+                });
+            }
+            "content_block_start" => {
+                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let b = v.get("content_block").unwrap_or(&Value::Null);
+                let tool = if b.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
+                    if Some(name) == self.json_tool.as_deref() {
+                        None
+                    } else {
+                        let i = self.tools;
+                        self.tools += 1;
+                        out.push(Delta::ToolStart {
+                            index: i,
+                            id: b
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .map(String::from)
+                                .unwrap_or_else(|| synth_id("toolu_")),
+                            name: name.into(),
+                        });
+                        Some(i)
+                    }
+                } else {
+                    None
+                };
+                self.blocks.push((index, tool));
+            }
+            "content_block_delta" => {
+                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let tool = self
+                    .blocks
+                    .iter()
+                    .find(|(b, _)| *b == index)
+                    .and_then(|(_, t)| *t);
+                let d = v.get("delta").unwrap_or(&Value::Null);
+                match d.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        let t = d.get("text").and_then(Value::as_str).unwrap_or_default();
+                        if !t.is_empty() {
+                            out.push(Delta::Text(t.into()));
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        let f = d
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        if !f.is_empty() {
+                            out.push(match tool {
+                                Some(index) => Delta::ToolArgs {
+                                    index,
+                                    fragment: f.into(),
+                                },
+                                None => Delta::Text(f.into()),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(u) = v.get("usage") {
+                    let later = usage_of(u);
+                    self.usage.output = later.output;
+                    if u.get("input_tokens").is_some() {
+                        self.usage.input = later.input;
+                        self.usage.cache_read = later.cache_read;
+                        self.usage.cache_write = later.cache_write;
+                    }
+                }
+                let d = v.get("delta").unwrap_or(&Value::Null);
+                self.stop_sequence = d
+                    .get("stop_sequence")
+                    .and_then(Value::as_str)
+                    .map(String::from);
+                let mut reason = finish_of(d.get("stop_reason").and_then(Value::as_str));
+                if reason == Finish::ToolCalls && self.tools == 0 && self.json_tool.is_some() {
+                    reason = Finish::Stop;
+                }
+                out.push(Delta::Finish {
+                    reason,
+                    stop_sequence: self.stop_sequence.clone(),
+                });
+                out.push(Delta::Usage(self.usage));
+            }
+            "message_stop" => out.push(Delta::End),
+            "error" => {
+                let (message, kind) = super::hub::upstream_error(ev.data.as_bytes());
+                out.push(Delta::Error {
+                    kind: kind.unwrap_or_else(|| "api_error".into()),
+                    message,
+                });
+            }
+            // ping, content_block_stop, and events added later.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Writes hub deltas as Anthropic stream events.
+pub struct EventEncoder {
+    model: String,
+    started: bool,
+    /// The open content block: its index and whether it is text.
+    open: Option<(usize, bool)>,
+    next_block: usize,
+    /// Hub tool index → content block index.
+    tool_blocks: Vec<usize>,
+    finish: Option<(Finish, Option<String>)>,
+    usage: TokenUsage,
+    done: bool,
+}
+
+impl EventEncoder {
+    pub fn new(model: &str) -> EventEncoder {
+        EventEncoder {
+            model: model.into(),
+            started: false,
+            open: None,
+            next_block: 0,
+            tool_blocks: Vec::new(),
+            finish: None,
+            usage: TokenUsage::default(),
+            done: false,
+        }
+    }
+
+    fn ev(name: &'static str, data: Value) -> OutEvent {
+        OutEvent {
+            event: Some(name),
+            data: data.to_string(),
+        }
+    }
+
+    fn start(&mut self, id: &str, out: &mut Vec<OutEvent>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let id = if id.is_empty() {
+            synth_id("msg_")
+        } else if id.starts_with("msg_") {
+            id.to_string()
+        } else {
+            format!("msg_{id}")
+        };
+        out.push(Self::ev(
+            "message_start",
+            json!({"type": "message_start", "message": {
+            "id": id, "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": usage_json(&self.usage)}}),
+        ));
+    }
+
+    fn close(&mut self, out: &mut Vec<OutEvent>) {
+        if let Some((index, _)) = self.open.take() {
+            out.push(Self::ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ));
+        }
+    }
+
+    fn open_block(&mut self, block: Value, text: bool, out: &mut Vec<OutEvent>) -> usize {
+        self.close(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        out.push(Self::ev(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        ));
+        self.open = Some((index, text));
+        index
+    }
+}
+
+impl StreamEncoder for EventEncoder {
+    fn delta(&mut self, d: &Delta, out: &mut Vec<OutEvent>) {
+        if self.done {
+            return;
+        }
+        match d {
+            Delta::Start { id, model } => {
+                if !model.is_empty() {
+                    self.model = model.clone();
+                }
+                self.start(id, out);
+            }
+            Delta::Text(t) => {
+                self.start("", out);
+                let index = match self.open {
+                    Some((i, true)) => i,
+                    _ => self.open_block(json!({"type": "text", "text": ""}), true, out),
+                };
+                out.push(Self::ev(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta",
+                    "index": index, "delta": {"type": "text_delta", "text": t}}),
+                ));
+            }
+            Delta::ToolStart { id, name, .. } => {
+                self.start("", out);
+                let index = self.open_block(
+                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                    false,
+                    out,
+                );
+                self.tool_blocks.push(index);
+            }
+            Delta::ToolArgs { index, fragment } => {
+                if let Some(&block) = self.tool_blocks.get(*index) {
+                    out.push(Self::ev("content_block_delta", json!({"type": "content_block_delta",
+                        "index": block, "delta": {"type": "input_json_delta", "partial_json": fragment}})));
+                }
+            }
+            Delta::Finish {
+                reason,
+                stop_sequence,
+            } => self.finish = Some((*reason, stop_sequence.clone())),
+            Delta::Usage(u) => self.usage = *u,
+            Delta::End => {
+                self.start("", out);
+                self.close(out);
+                let (reason, seq) = self.finish.clone().unwrap_or((Finish::Stop, None));
+                out.push(Self::ev(
+                    "message_delta",
+                    json!({"type": "message_delta",
+                    "delta": {"stop_reason": stop_reason(reason, &seq), "stop_sequence": seq},
+                    "usage": usage_json(&self.usage)}),
+                ));
+                out.push(Self::ev("message_stop", json!({"type": "message_stop"})));
+                self.done = true;
+            }
+            Delta::Error { kind, message } => {
+                out.push(Self::ev("error", encode_error(message, kind)));
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The hub's model: one request, response and stream-event shape that every
+//! dialect reads into and writes out of. Nothing here knows a wire format.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value};
+
+/// A chat request, whatever format the caller wrote it in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    /// The provider's own model name (the `{provider}/` prefix stripped).
+    pub model: String,
+    /// System and developer instructions, in order.
+    pub system: Vec<String>,
+    pub messages: Vec<Message>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub stop: Vec<String>,
+    pub response_format: Option<ResponseFormat>,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub n: Option<u64>,
+    /// Fields the hub has no slot for, by name, as the caller wrote them.
+    /// A target that cannot honour them refuses the request (or drops them
+    /// when asked to).
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+    /// The result of a tool call (`tool_call_id` says which).
+    Tool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub parts: Vec<Part>,
+    /// Assistant turns: the calls the model made.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tool turns: the call this answers.
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    pub fn new(role: Role) -> Message {
+        Message {
+            role,
+            parts: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// The text parts joined, for places that take plain text.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            if let Part::Text(t) = p {
+                out.push_str(t);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text(String),
+    /// An inline image: its media type and base64 data.
+    Image {
+        media_type: String,
+        data: String,
+    },
+    /// An image by URL (http or https).
+    ImageUrl(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text (an object).
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments (an object).
+    pub parameters: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    /// Some tool must be called.
+    Required,
+    /// This tool must be called.
+    Named(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { name: String, schema: Value },
+}
+
+/// Why the model stopped, in the hub's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Finish {
+    #[default]
+    Stop,
+    Length,
+    ToolCalls,
+    ContentFilter,
+}
+
+/// Token counts. `input` counts every input token, cached ones included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+    /// Input tokens read from the provider's prompt cache (part of `input`).
+    pub cache_read: u64,
+    /// Input tokens written to the prompt cache (part of `input`).
+    pub cache_write: u64,
+}
+
+/// A whole chat answer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatResponse {
+    pub id: String,
+    pub model: String,
+    pub created: u64,
+    pub text: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    pub finish: Finish,
+    /// The stop sequence that ended the answer, when one did.
+    pub stop_sequence: Option<String>,
+    pub usage: Option<TokenUsage>,
+}
+
+/// One step of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    /// The answer began (once, first).
+    Start {
+        id: String,
+        model: String,
+    },
+    Text(String),
+    /// A tool call began: `index` counts tool calls from 0 in order of appearance.
+    ToolStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// A fragment of a tool call's arguments.
+    ToolArgs {
+        index: usize,
+        fragment: String,
+    },
+    Finish {
+        reason: Finish,
+        stop_sequence: Option<String>,
+    },
+    Usage(TokenUsage),
+    /// The upstream's end marker arrived.
+    End,
+    /// The upstream reported an error mid-stream.
+    Error {
+        kind: String,
+        message: String,
+    },
+}
+
+/// An embeddings request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedRequest {
+    pub model: String,
+    pub inputs: Vec<String>,
+    /// The caller sent one string rather than an array.
+    pub single: bool,
+    pub dimensions: Option<u64>,
+}
+
+/// A unique id with a prefix (`call_...`), for what a provider leaves unnamed.
+pub fn synth_id(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static SEED: once_cell::sync::Lazy<u64> = once_cell::sync::Lazy::new(|| {
+        let mut b = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+        u64::from_le_bytes(b)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{:016x}{n:08x}", *SEED)
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Splits a `data:` URL into media type and base64 data.
+pub fn parse_data_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media_type = meta.strip_suffix(";base64")?;
+    if media_type.is_empty() || data.is_empty() {
+        return None;
+    }
+    Some((media_type.to_string(), data.to_string()))
+}
+
+/// The message and type of an upstream error body, whatever its dialect:
+/// `{"error":{"message","type"|"status"}}` (OpenAI, Google),
+/// `{"type":"error","error":{"type","message"}}` (Anthropic), or a bare
+/// `{"message"}`. Falls back to the body text, cut short.
+pub fn upstream_error(body: &[u8]) -> (String, Option<String>) {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let v = match &v {
+            Value::Array(items) if !items.is_empty() => items[0].clone(),
+            _ => v,
+        };
+        let err = v.get("error").unwrap_or(&v);
+        if let Some(message) = err.get("message").and_then(Value::as_str) {
+            let kind = err
+                .get("type")
+                .or_else(|| err.get("status"))
+                .and_then(Value::as_str)
+                .map(String::from);
+            return (message.to_string(), kind);
+        }
+        if let Some(message) = err.as_str() {
+            return (message.to_string(), None);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut cut = text.trim().to_string();
+    if cut.len() > 500 {
+        let mut end = 500;
+        while !cut.is_char_boundary(end) {
+            end -= 1;
+        }
+        cut.truncate(end);
+    }
+    if cut.is_empty() {
+        cut = "the provider gave no error message".into();
+    }
+    (cut, None)
+}
+
+/// A vector as OpenAI's base64 embeddings: little-endian f32s, base64.
+pub fn f32_base64(v: &Value) -> String {
+    let bytes: Vec<u8> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|x| (x.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+        .collect();
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Checks a tool call's arguments: JSON text holding an object.
+pub fn check_arguments(args: &str, what: &str) -> Result<(), String> {
+    match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(_)) => Ok(()),
+        Ok(_) => Err(format!("{what}: arguments must be a JSON object")),
+        Err(e) => Err(format!("{what}: arguments are not valid JSON ({e})")),
+    }
+}
+
+/// A tool name as every provider accepts it.
+pub fn check_tool_name(name: &str, what: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "{what}: tool name {name:?} must be 1 to 64 letters, digits, '_' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique() {
+        let a = synth_id("call_");
+        let b = synth_id("call_");
+        assert_ne!(a, b);
+        assert!(a.starts_with("call_"));
+    }
+
+    #[test]
+    fn base64_vectors() {
+        // 1.0f32 is 00 00 80 3f.
+        assert_eq!(f32_base64(&serde_json::json!([1.0])), "AACAPw==");
+        assert_eq!(f32_base64(&serde_json::json!([])), "");
+    }
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/png;base64,AAAA"),
+            Some(("image/png".into(), "AAAA".into()))
+        );
+        assert_eq!(parse_data_url("data:image/png,AAAA"), None);
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+    }
+
+    #[test]
+    fn error_bodies_of_every_dialect() {
+        let (m, t) = upstream_error(
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#,
+        );
+        assert_eq!(
+            (m.as_str(), t.as_deref()),
+            ("busy", Some("overloaded_error"))
+        );
+        let (m, t) = upstream_error(
+            br#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}"#,
+        );
+        assert_eq!(
+            (m.as_str(), t.as_deref()),
+            ("bad", Some("INVALID_ARGUMENT"))
+        );
+        let (m, _) = upstream_error(b"oops");
+        assert_eq!(m, "oops");
+    }
+}

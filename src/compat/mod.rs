@@ -1,0 +1,759 @@
+//! The unified API (`compat/chat/completions`, `compat/embeddings`,
+//! `compat/messages`, and Universal steps with provider `compat`): one
+//! request format in, any provider out, translated both ways.
+//!
+//! A hub (`hub`: one request, response and stream-event model) and one file
+//! per dialect (`openai`, `anthropic`, `gemini`), each reading into and
+//! writing out of the hub. This module plans a translated step and
+//! translates answers back; `sink` does it for streams. It depends on the
+//! core's `provider`, `credentials`, `sse`, `stream` and `response` only.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod hub;
+pub mod openai;
+mod sink;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::config::{Config, Settings};
+use crate::error::{Error, ErrorKind, Result};
+use crate::gateway::PlannedStep;
+use crate::provider::Providers;
+use crate::response::Response;
+use crate::sse::{SseEvent, SseParser};
+use hub::{ChatRequest, Delta, TokenUsage};
+
+pub use sink::CompatSink;
+
+/// Response headers naming the provider and model that served.
+pub const PROVIDER_HEADER: &str = "cf-aig-provider";
+pub const MODEL_HEADER: &str = "cf-aig-model";
+
+/// The format the caller speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Chat,
+    Embeddings,
+    Messages,
+}
+
+impl Caller {
+    /// The unified endpoint a gateway path names, if it names one.
+    pub fn for_path(path: &str) -> Option<Caller> {
+        let path = path.trim_start_matches('/');
+        let path = path.split('?').next().unwrap_or("");
+        Caller::for_endpoint(path.strip_prefix("compat/")?)
+    }
+
+    /// A unified endpoint by name (also the `endpoint` of a Universal
+    /// `compat` step).
+    pub fn for_endpoint(endpoint: &str) -> Option<Caller> {
+        match endpoint.trim_matches('/') {
+            "chat/completions" | "v1/chat/completions" => Some(Caller::Chat),
+            "embeddings" | "v1/embeddings" => Some(Caller::Embeddings),
+            "messages" | "v1/messages" => Some(Caller::Messages),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Caller::Chat => "compat/chat/completions",
+            Caller::Embeddings => "compat/embeddings",
+            Caller::Messages => "compat/messages",
+        }
+    }
+}
+
+/// The format an upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "OpenAI",
+            Dialect::Anthropic => "Anthropic Messages",
+            Dialect::Gemini => "Gemini",
+        }
+    }
+}
+
+/// The dialect of a provider, or why the unified API cannot reach it.
+pub fn dialect_of(provider: &str) -> Result<Dialect, String> {
+    match provider {
+        "anthropic" => Ok(Dialect::Anthropic),
+        "google-ai-studio" => Ok(Dialect::Gemini),
+        "huggingface" | "replicate" => Err(format!(
+            "provider {provider:?} has no chat API the unified API translates to"
+        )),
+        _ => Ok(Dialect::OpenAi),
+    }
+}
+
+/// The path of an OpenAI-compatible provider's endpoint (`chat/completions`
+/// or `embeddings`), relative to its base URL.
+fn openai_path(provider: &str, endpoint: &str) -> String {
+    match provider {
+        "mistral" | "grok" | "openrouter" | "workers-ai" => format!("v1/{endpoint}"),
+        "cohere" => format!("compatibility/v1/{endpoint}"),
+        _ => endpoint.to_string(),
+    }
+}
+
+/// azure-openai's api-version for translated requests.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+/// What a translated step needs to translate its answer back.
+#[derive(Debug, Clone)]
+pub struct CompatStep {
+    pub caller: Caller,
+    pub dialect: Dialect,
+    pub provider: String,
+    /// The provider's model name.
+    pub model: String,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// The tool an Anthropic-bound `json_schema` response format became.
+    pub json_tool: Option<String>,
+    /// Caller and upstream share a format: bodies pass unchanged.
+    pub passthrough: bool,
+    /// Embeddings asked for as base64 (what the OpenAI SDK asks by default).
+    pub base64_embeddings: bool,
+}
+
+/// Fields of the caller's request that change nothing a target must honour;
+/// a translated request leaves them out.
+const IGNORABLE: &[&str] = &[
+    "user",
+    "store",
+    "metadata",
+    "service_tier",
+    "stream_options",
+];
+
+fn refuse(caller: Caller, message: impl std::fmt::Display) -> Error {
+    Error::invalid_request(format!("{}: {message}", caller.name()))
+}
+
+/// Plans one translated step: checks the unified request, picks the
+/// provider from `model`, writes the upstream request and its headers.
+/// Everything is checked here, before any upstream contact.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_step(
+    providers: &Providers,
+    config: &Config,
+    caller: Caller,
+    body: &[u8],
+    mut headers: Vec<(String, String)>,
+    drop_params: bool,
+    index: usize,
+    settings: Settings,
+) -> Result<PlannedStep> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| refuse(caller, format!("the body is not valid JSON: {e}")))?;
+    let full_model = value
+        .get("model")
+        .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
+        .as_str()
+        .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?;
+    let (provider, model) = full_model
+        .split_once('/')
+        .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+        .ok_or_else(|| {
+            refuse(
+                caller,
+                format!(
+                    "model {full_model:?} names no provider: write it as {{provider}}/{{model}}"
+                ),
+            )
+        })?;
+    if provider == "dynamic" {
+        return Err(Error::new(
+            ErrorKind::UnknownProvider,
+            format!("{}: no route named {model:?} is configured", caller.name()),
+        ));
+    }
+    // Unknown providers are refused here, by the same rule as provider paths.
+    providers.target(
+        provider,
+        if provider == "azure-openai" {
+            "r/d"
+        } else {
+            ""
+        },
+    )?;
+    let dialect = dialect_of(provider).map_err(|m| refuse(caller, m))?;
+
+    let mut step = CompatStep {
+        caller,
+        dialect,
+        provider: provider.to_string(),
+        model: model.to_string(),
+        stream: false,
+        include_usage: false,
+        json_tool: None,
+        passthrough: false,
+        base64_embeddings: false,
+    };
+    let mut upstream_model = model.to_string();
+    let mut azure_prefix = String::new();
+    if provider == "azure-openai" {
+        let (resource, deployment) = model
+            .split_once('/')
+            .filter(|(r, d)| !r.is_empty() && !d.is_empty() && !d.contains('/'))
+            .ok_or_else(|| {
+                refuse(
+                    caller,
+                    "azure-openai models are azure-openai/{resource}/{deployment}",
+                )
+            })?;
+        azure_prefix = format!("{resource}/{deployment}/");
+        upstream_model = deployment.to_string();
+    }
+    let with_model = |mut v: Value| {
+        v["model"] = json!(upstream_model);
+        v
+    };
+
+    let (path, upstream_body): (String, Value) = match caller {
+        Caller::Embeddings => {
+            let (req, mut extra) = openai::parse_embed_request(&value, &upstream_model)
+                .map_err(|m| refuse(caller, m))?;
+            match dialect {
+                Dialect::OpenAi => {
+                    step.passthrough = true;
+                    (
+                        openai_path(provider, "embeddings"),
+                        with_model(value.clone()),
+                    )
+                }
+                Dialect::Anthropic => {
+                    return Err(refuse(caller, "anthropic has no embeddings API"));
+                }
+                Dialect::Gemini => {
+                    match extra.remove("encoding_format") {
+                        None | Some(Value::Null) => {}
+                        Some(f) if f == "float" => {}
+                        Some(f) if f == "base64" => step.base64_embeddings = true,
+                        Some(_) => {
+                            return Err(refuse(caller, "encoding_format must be float or base64"));
+                        }
+                    }
+                    extra.retain(|k, _| !IGNORABLE.contains(&k.as_str()));
+                    if let Some(k) = extra.keys().next() {
+                        if !drop_params {
+                            return Err(refuse(
+                                caller,
+                                format!(
+                                    "parameter {k:?} cannot be sent to {provider} (set cf-aig-drop-params: true to drop it)"
+                                ),
+                            ));
+                        }
+                    }
+                    gemini::build_embed(&req)
+                }
+            }
+        }
+        Caller::Chat | Caller::Messages => {
+            let mut req = match caller {
+                Caller::Chat => openai::parse_chat_request(&value, &upstream_model),
+                _ => anthropic::parse_messages_request(&value, &upstream_model),
+            }
+            .map_err(|m| refuse(caller, m))?;
+            step.stream = req.stream;
+            step.include_usage = req.include_usage;
+            let same = matches!(
+                (caller, dialect),
+                (Caller::Chat, Dialect::OpenAi) | (Caller::Messages, Dialect::Anthropic)
+            );
+            if same {
+                step.passthrough = true;
+                let path = match dialect {
+                    Dialect::Anthropic => "v1/messages".to_string(),
+                    _ => openai_path(provider, "chat/completions"),
+                };
+                (path, with_model(value.clone()))
+            } else {
+                check_honoured(&mut req, caller, dialect, provider, drop_params)?;
+                match dialect {
+                    Dialect::OpenAi => (
+                        openai_path(provider, "chat/completions"),
+                        openai::build_chat_request(&req),
+                    ),
+                    Dialect::Anthropic => {
+                        step.json_tool = anthropic::json_tool_name(&req);
+                        let body = anthropic::build_request(&req).map_err(|m| refuse(caller, m))?;
+                        ("v1/messages".to_string(), body)
+                    }
+                    Dialect::Gemini => (
+                        gemini::chat_path(&req.model, req.stream),
+                        gemini::build_request(&req).map_err(|m| refuse(caller, m))?,
+                    ),
+                }
+            }
+        }
+    };
+    let mut path = format!("{azure_prefix}{path}");
+    if provider == "azure-openai" {
+        path.push_str(&format!("?api-version={AZURE_API_VERSION}"));
+    }
+    let target = providers.target(provider, &path)?;
+
+    // The caller's credential goes in the provider's own header.
+    headers.retain(|(n, _)| {
+        let n = n.to_ascii_lowercase();
+        !(n == "content-type"
+            || n == "accept-encoding"
+            || n == "content-encoding"
+            || (dialect != Dialect::Anthropic && n.starts_with("anthropic-")))
+    });
+    match crate::credentials::take_caller_credential(&mut headers) {
+        Some(key) => crate::credentials::deliver(provider, &key, &mut headers),
+        None => crate::credentials::apply_stored(
+            config.provider_keys.get(provider),
+            provider,
+            &target.url,
+            &mut headers,
+        ),
+    }
+    crate::credentials::add_required(provider, &mut headers);
+    headers.push(("Content-Type".into(), "application/json".into()));
+
+    Ok(PlannedStep {
+        index,
+        target,
+        method: "POST".into(),
+        headers,
+        body: upstream_body.to_string().into_bytes(),
+        settings,
+        response_headers: Vec::new(),
+        compat: Some(Arc::new(step)),
+    })
+}
+
+/// Refuses (or, with `drop_params`, drops) what the target cannot honour.
+fn check_honoured(
+    req: &mut ChatRequest,
+    caller: Caller,
+    dialect: Dialect,
+    provider: &str,
+    drop_params: bool,
+) -> Result<()> {
+    let mut unhonoured: Vec<String> = req
+        .extra
+        .keys()
+        .filter(|k| !IGNORABLE.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if req.n.is_some_and(|n| n > 1) {
+        unhonoured.push("n".into());
+    }
+    if req.top_k.is_some() && dialect == Dialect::OpenAi {
+        unhonoured.push("top_k".into());
+    }
+    if let Some(first) = unhonoured.first() {
+        if !drop_params {
+            return Err(refuse(
+                caller,
+                format!(
+                    "parameter {first:?} cannot be honoured by {provider} (set cf-aig-drop-params: true to drop it)"
+                ),
+            ));
+        }
+        req.n = None;
+        if dialect == Dialect::OpenAi {
+            req.top_k = None;
+        }
+    }
+    req.extra.clear();
+    Ok(())
+}
+
+/// One translated event to hand the caller: its `event:` name (none for
+/// OpenAI chunks) and its data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutEvent {
+    pub event: Option<&'static str>,
+    pub data: String,
+}
+
+impl OutEvent {
+    pub fn data(data: String) -> OutEvent {
+        OutEvent { event: None, data }
+    }
+
+    /// The event as SSE bytes.
+    pub fn to_sse(&self, out: &mut Vec<u8>) {
+        if let Some(e) = self.event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(e.as_bytes());
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.data.as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+}
+
+/// Reads one upstream dialect's stream events into hub deltas.
+pub trait StreamDecoder: Send {
+    fn event(&mut self, ev: &SseEvent<'_>, out: &mut Vec<Delta>) -> Result<(), String>;
+}
+
+/// Writes hub deltas as the caller's stream events.
+pub trait StreamEncoder: Send {
+    fn delta(&mut self, d: &Delta, out: &mut Vec<OutEvent>);
+}
+
+/// A stream's translation: upstream events in, caller events out.
+pub struct StreamTranslator {
+    decoder: Box<dyn StreamDecoder>,
+    encoder: Option<Box<dyn StreamEncoder>>,
+    deltas: Vec<Delta>,
+    pub ended: bool,
+    pub usage: Option<TokenUsage>,
+}
+
+impl StreamTranslator {
+    /// Feeds one upstream event; returns the caller's events it makes
+    /// (none for a pass-through stream, whose events go on unchanged).
+    pub fn feed(&mut self, ev: &SseEvent<'_>, out: &mut Vec<OutEvent>) -> Result<(), String> {
+        self.deltas.clear();
+        self.decoder.event(ev, &mut self.deltas)?;
+        for d in &self.deltas {
+            match d {
+                Delta::End => self.ended = true,
+                Delta::Usage(u) => self.usage = Some(*u),
+                _ => {}
+            }
+            if let Some(enc) = &mut self.encoder {
+                enc.delta(d, out);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CompatStep {
+    /// The end marker a stream of this step's upstream must reach.
+    fn end_marker(&self) -> &'static str {
+        match self.dialect {
+            Dialect::OpenAi => "data: [DONE]",
+            Dialect::Anthropic => "message_stop",
+            Dialect::Gemini => "a final finishReason",
+        }
+    }
+
+    fn who(&self) -> String {
+        format!("{} ({})", self.provider, self.dialect.name())
+    }
+
+    pub fn stream_translator(&self) -> StreamTranslator {
+        let decoder: Box<dyn StreamDecoder> = match self.dialect {
+            Dialect::OpenAi => Box::<openai::ChunkDecoder>::default(),
+            Dialect::Anthropic => Box::new(anthropic::EventDecoder::new(self.json_tool.clone())),
+            Dialect::Gemini => Box::<gemini::ChunkDecoder>::default(),
+        };
+        let encoder: Option<Box<dyn StreamEncoder>> = if self.passthrough {
+            None
+        } else {
+            Some(match self.caller {
+                Caller::Messages => Box::new(anthropic::EventEncoder::new(&self.model)),
+                _ => Box::new(openai::ChunkEncoder::new(self.include_usage, &self.model)),
+            })
+        };
+        StreamTranslator {
+            decoder,
+            encoder,
+            deltas: Vec::new(),
+            ended: false,
+            usage: None,
+        }
+    }
+
+    /// The head as the caller sees it: the caller's content type, no stale
+    /// length, and the provider and model that served.
+    pub fn adjust_head(&self, head: &mut Response) {
+        let success = head.is_success();
+        head.headers.retain(|(n, _)| {
+            !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("content-type")
+        });
+        let ct = if success && self.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        head.headers.push(("content-type".into(), ct.into()));
+        head.headers
+            .push((PROVIDER_HEADER.into(), self.provider.clone()));
+        head.headers.push((MODEL_HEADER.into(), self.model.clone()));
+    }
+
+    /// Translates a whole answer (read in full) into the caller's format:
+    /// errors into the caller's error shape, answers through the hub, and a
+    /// whole event stream event by event.
+    pub fn translate_whole(&self, response: &mut Response) -> Result<()> {
+        if !response.is_success() {
+            if let Some(body) = self.error_body(response.status, &response.body) {
+                response.body = body;
+            }
+            return Ok(());
+        }
+        let bad = |e: String| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "{}: the answer is not a valid {} response: {e}",
+                    self.who(),
+                    self.dialect.name()
+                ),
+            )
+        };
+        if self.stream {
+            let mut tr = self.stream_translator();
+            let mut parser = SseParser::new(crate::sse::DEFAULT_MAX_EVENT_BYTES);
+            let mut out = Vec::new();
+            let mut failure = None;
+            let _ = parser.feed(&response.body, &mut |ev| match tr.feed(ev, &mut out) {
+                Ok(()) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            });
+            if let Some(e) = failure {
+                return Err(bad(e));
+            }
+            if !tr.ended {
+                return Err(bad(format!(
+                    "the stream ended before {}",
+                    self.end_marker()
+                )));
+            }
+            if !self.passthrough {
+                let mut bytes = Vec::new();
+                for ev in &out {
+                    ev.to_sse(&mut bytes);
+                }
+                response.body = bytes;
+            }
+            return Ok(());
+        }
+        if self.passthrough {
+            return Ok(());
+        }
+        let v: Value =
+            serde_json::from_slice(&response.body).map_err(|e| bad(format!("not JSON ({e})")))?;
+        let translated = match self.caller {
+            Caller::Embeddings => {
+                let mut vectors = gemini::decode_embed(&v).map_err(bad)?;
+                if self.base64_embeddings {
+                    for v in &mut vectors {
+                        *v = Value::String(hub::f32_base64(v));
+                    }
+                }
+                openai::encode_embeddings(vectors, &self.model, 0)
+            }
+            caller => {
+                let hub = match self.dialect {
+                    Dialect::OpenAi => openai::decode_response(&v),
+                    Dialect::Anthropic => anthropic::decode_response(&v, self.json_tool.as_deref()),
+                    Dialect::Gemini => gemini::decode_response(&v),
+                }
+                .map_err(bad)?;
+                match caller {
+                    Caller::Messages => anthropic::encode_response(&hub),
+                    _ => openai::encode_response(&hub),
+                }
+            }
+        };
+        response.body = translated.to_string().into_bytes();
+        Ok(())
+    }
+
+    /// A non-2xx body in the caller's error format, carrying the provider's
+    /// message. `None` keeps the body (a pass-through error already in the
+    /// caller's shape).
+    fn error_body(&self, status: u16, body: &[u8]) -> Option<Vec<u8>> {
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let in_shape = parsed.as_ref().is_some_and(|v| match self.caller {
+            Caller::Messages => {
+                v.get("type").and_then(Value::as_str) == Some("error")
+                    && v.pointer("/error/message").is_some()
+            }
+            _ => v
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .is_some(),
+        });
+        if self.passthrough && in_shape {
+            return None;
+        }
+        let (message, kind) = hub::upstream_error(body);
+        let message = format!("{}: {message}", self.provider);
+        Some(
+            match self.caller {
+                Caller::Messages => {
+                    anthropic::encode_error(&message, anthropic::error_type_for(status))
+                }
+                _ => {
+                    let kind = kind.unwrap_or_else(|| openai_error_type(status).into());
+                    openai::encode_error(&message, &kind, Some(&status.to_string()))
+                }
+            }
+            .to_string()
+            .into_bytes(),
+        )
+    }
+}
+
+fn openai_error_type(status: u16) -> &'static str {
+    match status {
+        400 | 404 | 413 | 422 => "invalid_request_error",
+        401 | 403 => "authentication_error",
+        429 => "rate_limit_error",
+        _ => "api_error",
+    }
+}
+
+/// The caller's error body for a failure with no upstream answer (for the
+/// loopback server's compat paths).
+pub fn caller_error_body(path: &str, status: u16, message: &str) -> Option<Vec<u8>> {
+    let caller = Caller::for_path(path)?;
+    let body = match caller {
+        Caller::Messages => anthropic::encode_error(message, anthropic::error_type_for(status)),
+        _ => openai::encode_error(message, openai_error_type(status), None),
+    };
+    Some(body.to_string().into_bytes())
+}
+
+/// Hub usage as the log's token counts.
+pub fn log_usage(u: TokenUsage) -> crate::usage::Usage {
+    crate::usage::Usage {
+        tokens_in: Some(u.input),
+        tokens_out: Some(u.output),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(caller: Caller, dialect: Dialect, stream: bool) -> CompatStep {
+        CompatStep {
+            caller,
+            dialect,
+            provider: match dialect {
+                Dialect::Anthropic => "anthropic",
+                Dialect::Gemini => "google-ai-studio",
+                Dialect::OpenAi => "openai",
+            }
+            .into(),
+            model: "m".into(),
+            stream,
+            include_usage: true,
+            json_tool: None,
+            passthrough: false,
+            base64_embeddings: false,
+        }
+    }
+
+    fn answer(status: u16, body: &[u8]) -> Response {
+        Response {
+            status,
+            body: body.to_vec(),
+            ..Response::default()
+        }
+    }
+
+    #[test]
+    fn answers_not_in_their_dialect_are_protocol_errors_naming_the_provider() {
+        for dialect in [Dialect::Anthropic, Dialect::Gemini, Dialect::OpenAi] {
+            for body in [
+                &b"not json"[..],
+                b"{}",
+                b"[1,2]",
+                br#"{"type":"message"}"#,
+                b"",
+            ] {
+                let s = step(Caller::Messages, dialect, false);
+                let e = s.translate_whole(&mut answer(200, body)).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::Protocol);
+                assert!(e.message.contains(&s.provider), "{}", e.message);
+            }
+            let s = step(Caller::Chat, dialect, true);
+            let e = s
+                .translate_whole(&mut answer(200, b"data: {not json\n\n"))
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Protocol);
+        }
+    }
+
+    #[test]
+    fn stream_events_that_are_not_json_fail_the_translation() {
+        for dialect in [Dialect::Anthropic, Dialect::Gemini, Dialect::OpenAi] {
+            let mut tr = step(Caller::Chat, dialect, true).stream_translator();
+            let ev = SseEvent {
+                event: "message".into(),
+                data: "{\"unterminated".into(),
+                id: "".into(),
+            };
+            let mut out = Vec::new();
+            assert!(tr.feed(&ev, &mut out).is_err());
+            assert!(!tr.ended);
+        }
+    }
+
+    #[test]
+    fn error_bodies_take_the_callers_shape() {
+        let mut r = answer(
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        step(Caller::Chat, Dialect::Anthropic, false)
+            .translate_whole(&mut r)
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"]["message"], "anthropic: Overloaded");
+        assert_eq!(v["error"]["type"], "overloaded_error");
+        let mut r = answer(400, b"<html>bad gateway</html>");
+        step(Caller::Messages, Dialect::Gemini, false)
+            .translate_whole(&mut r)
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("bad gateway")
+        );
+    }
+
+    #[test]
+    fn endpoints_by_path() {
+        assert_eq!(
+            Caller::for_path("compat/chat/completions"),
+            Some(Caller::Chat)
+        );
+        assert_eq!(
+            Caller::for_path("/compat/v1/messages"),
+            Some(Caller::Messages)
+        );
+        assert_eq!(
+            Caller::for_path("compat/embeddings?x=1"),
+            Some(Caller::Embeddings)
+        );
+        assert_eq!(Caller::for_path("compat/other"), None);
+        assert_eq!(Caller::for_path("openai/chat/completions"), None);
+    }
+}

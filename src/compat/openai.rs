@@ -1,0 +1,830 @@
+//! OpenAI Chat Completions and Embeddings: the caller's format for
+//! `compat/chat/completions` and `compat/embeddings`, and the upstream
+//! format of every OpenAI-compatible provider.
+
+use serde_json::{Map, Value, json};
+
+use super::hub::{
+    ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Message, Part, ResponseFormat, Role,
+    TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, unix_now,
+};
+use super::{OutEvent, StreamDecoder, StreamEncoder};
+use crate::sse::SseEvent;
+
+type R<T> = Result<T, String>;
+
+fn obj<'a>(v: &'a Value, what: &str) -> R<&'a Map<String, Value>> {
+    v.as_object()
+        .ok_or_else(|| format!("{what} must be a JSON object"))
+}
+
+fn opt_f64(o: &Map<String, Value>, key: &str) -> R<Option<f64>> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be a number")),
+    }
+}
+
+fn opt_u64(o: &Map<String, Value>, key: &str) -> R<Option<u64>> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be a non-negative integer")),
+    }
+}
+
+fn opt_bool(o: &Map<String, Value>, key: &str) -> R<Option<bool>> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be true or false")),
+    }
+}
+
+/// Chat Completions fields the hub reads; the rest go to `extra`.
+const CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "response_format",
+    "stream",
+    "stream_options",
+    "n",
+];
+
+/// Reads an OpenAI Chat Completions request. `model` is the provider's
+/// model (already split off the body's `model`).
+pub fn parse_chat_request(body: &Value, model: &str) -> R<ChatRequest> {
+    let o = obj(body, "the request body")?;
+    let mut req = ChatRequest {
+        model: model.to_string(),
+        ..ChatRequest::default()
+    };
+    let messages = o
+        .get("messages")
+        .ok_or("missing \"messages\"")?
+        .as_array()
+        .ok_or("\"messages\" must be an array")?;
+    if messages.is_empty() {
+        return Err("\"messages\" must not be empty".into());
+    }
+    for (i, m) in messages.iter().enumerate() {
+        parse_message(m, i, &mut req)?;
+    }
+    if let Some(tools) = o.get("tools").filter(|v| !v.is_null()) {
+        let tools = tools.as_array().ok_or("\"tools\" must be an array")?;
+        for (i, t) in tools.iter().enumerate() {
+            req.tools.push(parse_tool(t, i)?);
+        }
+    }
+    if let Some(tc) = o.get("tool_choice").filter(|v| !v.is_null()) {
+        req.tool_choice = Some(match tc {
+            Value::String(s) => match s.as_str() {
+                "auto" => ToolChoice::Auto,
+                "none" => ToolChoice::None,
+                "required" => ToolChoice::Required,
+                other => {
+                    return Err(format!(
+                        "tool_choice {other:?} is not auto, none or required"
+                    ));
+                }
+            },
+            Value::Object(t) => {
+                let name = t
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .ok_or("tool_choice object needs function.name")?;
+                ToolChoice::Named(name.to_string())
+            }
+            _ => return Err("tool_choice must be a string or an object".into()),
+        });
+    }
+    req.parallel_tool_calls = opt_bool(o, "parallel_tool_calls")?;
+    req.temperature = opt_f64(o, "temperature")?;
+    req.top_p = opt_f64(o, "top_p")?;
+    req.max_tokens = opt_u64(o, "max_completion_tokens")?.or(opt_u64(o, "max_tokens")?);
+    req.stop = match o.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(String::from)
+                    .ok_or("stop entries must be strings")
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("stop must be a string or an array of strings".into()),
+    };
+    if let Some(rf) = o.get("response_format").filter(|v| !v.is_null()) {
+        let rf = obj(rf, "response_format")?;
+        req.response_format = Some(match rf.get("type").and_then(Value::as_str) {
+            Some("text") => ResponseFormat::Text,
+            Some("json_object") => ResponseFormat::JsonObject,
+            Some("json_schema") => {
+                let js = rf
+                    .get("json_schema")
+                    .and_then(Value::as_object)
+                    .ok_or("response_format json_schema needs a \"json_schema\" object")?;
+                let name = js.get("name").and_then(Value::as_str).unwrap_or("response");
+                let schema = js
+                    .get("schema")
+                    .cloned()
+                    .unwrap_or(json!({"type": "object"}));
+                if !schema.is_object() {
+                    return Err("response_format.json_schema.schema must be an object".into());
+                }
+                ResponseFormat::JsonSchema {
+                    name: name.to_string(),
+                    schema,
+                }
+            }
+            _ => {
+                return Err("response_format.type must be text, json_object or json_schema".into());
+            }
+        });
+    }
+    req.stream = opt_bool(o, "stream")?.unwrap_or(false);
+    if let Some(so) = o.get("stream_options").filter(|v| !v.is_null()) {
+        req.include_usage = opt_bool(obj(so, "stream_options")?, "include_usage")?.unwrap_or(false);
+    }
+    req.n = opt_u64(o, "n")?;
+    for (k, v) in o {
+        if !CHAT_FIELDS.contains(&k.as_str()) {
+            req.extra.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(req)
+}
+
+fn parse_tool(t: &Value, i: usize) -> R<Tool> {
+    let what = format!("tools[{i}]");
+    let t = obj(t, &what)?;
+    if t.get("type").and_then(Value::as_str) != Some("function") {
+        return Err(format!(
+            "{what}: only tools of type \"function\" are supported"
+        ));
+    }
+    let f = obj(
+        t.get("function")
+            .ok_or(format!("{what}: missing function"))?,
+        &what,
+    )?;
+    let name = f
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or(format!("{what}: missing function.name"))?;
+    check_tool_name(name, &what)?;
+    let parameters = match f.get("parameters") {
+        None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+        Some(p @ Value::Object(_)) => p.clone(),
+        Some(_) => {
+            return Err(format!(
+                "{what}: function.parameters must be a JSON Schema object"
+            ));
+        }
+    };
+    if let Some(ty) = parameters.get("type") {
+        if ty != "object" {
+            return Err(format!(
+                "{what}: function.parameters must have type \"object\""
+            ));
+        }
+    }
+    Ok(Tool {
+        name: name.to_string(),
+        description: f
+            .get("description")
+            .and_then(Value::as_str)
+            .map(String::from),
+        parameters,
+    })
+}
+
+fn parse_parts(content: &Value, what: &str, images: bool) -> R<Vec<Part>> {
+    match content {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![Part::Text(s.clone())]),
+        Value::Array(items) => {
+            let mut parts = Vec::new();
+            for (j, p) in items.iter().enumerate() {
+                let pw = format!("{what}.content[{j}]");
+                let p = obj(p, &pw)?;
+                match p.get("type").and_then(Value::as_str) {
+                    Some("text") => parts.push(Part::Text(
+                        p.get("text")
+                            .and_then(Value::as_str)
+                            .ok_or(format!("{pw}: missing text"))?
+                            .to_string(),
+                    )),
+                    Some("image_url") if images => {
+                        let url = p
+                            .get("image_url")
+                            .and_then(|u| u.get("url").or(Some(u)))
+                            .and_then(Value::as_str)
+                            .ok_or(format!("{pw}: missing image_url.url"))?;
+                        if let Some((media_type, data)) = super::hub::parse_data_url(url) {
+                            parts.push(Part::Image { media_type, data });
+                        } else if url.starts_with("http://") || url.starts_with("https://") {
+                            parts.push(Part::ImageUrl(url.to_string()));
+                        } else {
+                            return Err(format!(
+                                "{pw}: image_url.url must be a base64 data: URL or an http(s) URL"
+                            ));
+                        }
+                    }
+                    Some(other) => {
+                        return Err(format!(
+                            "{pw}: content part type {other:?} is not supported here"
+                        ));
+                    }
+                    None => return Err(format!("{pw}: missing type")),
+                }
+            }
+            Ok(parts)
+        }
+        _ => Err(format!(
+            "{what}.content must be a string or an array of parts"
+        )),
+    }
+}
+
+fn parse_message(m: &Value, i: usize, req: &mut ChatRequest) -> R<()> {
+    let what = format!("messages[{i}]");
+    let o = obj(m, &what)?;
+    let role = o
+        .get("role")
+        .and_then(Value::as_str)
+        .ok_or(format!("{what}: missing role"))?;
+    let content = o.get("content").unwrap_or(&Value::Null);
+    match role {
+        "system" | "developer" => {
+            let parts = parse_parts(content, &what, false)?;
+            let mut m = Message::new(Role::User);
+            m.parts = parts;
+            req.system.push(m.text());
+        }
+        "user" => {
+            let mut msg = Message::new(Role::User);
+            msg.parts = parse_parts(content, &what, true)?;
+            if msg.parts.is_empty() {
+                return Err(format!("{what}: a user message needs content"));
+            }
+            req.messages.push(msg);
+        }
+        "assistant" => {
+            let mut msg = Message::new(Role::Assistant);
+            msg.parts = parse_parts(content, &what, false)?;
+            if let Some(calls) = o.get("tool_calls").filter(|v| !v.is_null()) {
+                let calls = calls
+                    .as_array()
+                    .ok_or(format!("{what}: tool_calls must be an array"))?;
+                for (j, c) in calls.iter().enumerate() {
+                    let cw = format!("{what}.tool_calls[{j}]");
+                    let c = obj(c, &cw)?;
+                    let id = c
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{cw}: missing id"))?;
+                    let f = c.get("function").ok_or(format!("{cw}: missing function"))?;
+                    let name = f
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{cw}: missing function.name"))?;
+                    let arguments = f
+                        .get("arguments")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("{cw}: missing function.arguments"))?;
+                    check_arguments(arguments, &cw)?;
+                    msg.tool_calls.push(ToolCall {
+                        id: id.to_string(),
+                        name: name.to_string(),
+                        arguments: arguments.to_string(),
+                    });
+                }
+            }
+            if msg.parts.is_empty() && msg.tool_calls.is_empty() {
+                return Err(format!(
+                    "{what}: an assistant message needs content or tool_calls"
+                ));
+            }
+            req.messages.push(msg);
+        }
+        "tool" => {
+            let mut msg = Message::new(Role::Tool);
+            msg.parts = parse_parts(content, &what, false)?;
+            let id = o
+                .get("tool_call_id")
+                .and_then(Value::as_str)
+                .ok_or(format!("{what}: a tool message needs tool_call_id"))?;
+            msg.tool_call_id = Some(id.to_string());
+            req.messages.push(msg);
+        }
+        other => return Err(format!("{what}: role {other:?} is not supported")),
+    }
+    Ok(())
+}
+
+/// Writes the hub request as an OpenAI Chat Completions body.
+pub fn build_chat_request(req: &ChatRequest) -> Value {
+    let mut messages = Vec::new();
+    for s in &req.system {
+        messages.push(json!({"role": "system", "content": s}));
+    }
+    for m in &req.messages {
+        let content_parts = |parts: &[Part]| -> Value {
+            if parts.len() == 1 {
+                if let Part::Text(t) = &parts[0] {
+                    return json!(t);
+                }
+            }
+            Value::Array(
+                parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Text(t) => json!({"type": "text", "text": t}),
+                        Part::Image { media_type, data } => json!({"type": "image_url",
+                            "image_url": {"url": format!("data:{media_type};base64,{data}")}}),
+                        Part::ImageUrl(u) => json!({"type": "image_url", "image_url": {"url": u}}),
+                    })
+                    .collect(),
+            )
+        };
+        match m.role {
+            Role::User => {
+                messages.push(json!({"role": "user", "content": content_parts(&m.parts)}))
+            }
+            Role::Tool => messages.push(json!({"role": "tool",
+                "tool_call_id": m.tool_call_id.clone().unwrap_or_default(), "content": m.text()})),
+            Role::Assistant => {
+                let mut a = json!({"role": "assistant",
+                    "content": if m.parts.is_empty() { Value::Null } else { json!(m.text()) }});
+                if !m.tool_calls.is_empty() {
+                    a["tool_calls"] = Value::Array(
+                        m.tool_calls
+                            .iter()
+                            .map(|c| {
+                                json!({"id": c.id, "type": "function",
+                                "function": {"name": c.name, "arguments": c.arguments}})
+                            })
+                            .collect(),
+                    );
+                }
+                messages.push(a);
+            }
+        }
+    }
+    let mut body = json!({"model": req.model, "messages": messages});
+    if !req.tools.is_empty() {
+        body["tools"] = Value::Array(
+            req.tools
+                .iter()
+                .map(|t| {
+                    let mut f = json!({"name": t.name, "parameters": t.parameters});
+                    if let Some(d) = &t.description {
+                        f["description"] = json!(d);
+                    }
+                    json!({"type": "function", "function": f})
+                })
+                .collect(),
+        );
+    }
+    if let Some(tc) = &req.tool_choice {
+        body["tool_choice"] = match tc {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Named(n) => json!({"type": "function", "function": {"name": n}}),
+        };
+    }
+    if let Some(p) = req.parallel_tool_calls {
+        body["parallel_tool_calls"] = json!(p);
+    }
+    if let Some(t) = req.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(t) = req.top_p {
+        body["top_p"] = json!(t);
+    }
+    if let Some(t) = req.max_tokens {
+        body["max_tokens"] = json!(t);
+    }
+    if !req.stop.is_empty() {
+        body["stop"] = json!(req.stop);
+    }
+    if let Some(rf) = &req.response_format {
+        body["response_format"] = match rf {
+            ResponseFormat::Text => json!({"type": "text"}),
+            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema { name, schema } => {
+                json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
+            }
+        };
+    }
+    if req.stream {
+        body["stream"] = json!(true);
+        // Usage is always asked for: the caller's format may need it.
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+fn finish_of(reason: Option<&str>) -> Finish {
+    match reason {
+        Some("length") => Finish::Length,
+        Some("tool_calls") | Some("function_call") => Finish::ToolCalls,
+        Some("content_filter") => Finish::ContentFilter,
+        _ => Finish::Stop,
+    }
+}
+
+pub fn finish_name(f: Finish) -> &'static str {
+    match f {
+        Finish::Stop => "stop",
+        Finish::Length => "length",
+        Finish::ToolCalls => "tool_calls",
+        Finish::ContentFilter => "content_filter",
+    }
+}
+
+fn usage_of(u: &Value) -> Option<TokenUsage> {
+    let u = u.as_object()?;
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Some(TokenUsage {
+        input: n("prompt_tokens"),
+        output: n("completion_tokens"),
+        cache_read: u
+            .get("prompt_tokens_details")
+            .and_then(|d| d.get("cached_tokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        cache_write: 0,
+    })
+}
+
+/// Reads an OpenAI chat.completion body.
+pub fn decode_response(v: &Value) -> R<ChatResponse> {
+    let choice = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .ok_or("no choices")?;
+    let msg = choice.get("message").ok_or("choices[0] has no message")?;
+    let mut tool_calls = Vec::new();
+    if let Some(calls) = msg.get("tool_calls").and_then(Value::as_array) {
+        for c in calls {
+            tool_calls.push(ToolCall {
+                id: c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                name: c
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .ok_or("a tool call has no function.name")?
+                    .to_string(),
+                arguments: c
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or("{}")
+                    .to_string(),
+            });
+        }
+    }
+    Ok(ChatResponse {
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        created: v
+            .get("created")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(unix_now),
+        text: msg.get("content").and_then(Value::as_str).map(String::from),
+        tool_calls,
+        finish: finish_of(choice.get("finish_reason").and_then(Value::as_str)),
+        stop_sequence: None,
+        usage: v.get("usage").and_then(usage_of),
+    })
+}
+
+fn usage_json(u: &TokenUsage) -> Value {
+    json!({
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.input + u.output,
+        "prompt_tokens_details": {"cached_tokens": u.cache_read}
+    })
+}
+
+/// Writes the hub answer as an OpenAI chat.completion body.
+pub fn encode_response(r: &ChatResponse) -> Value {
+    let mut message = json!({"role": "assistant", "content": r.text, "refusal": null});
+    if !r.tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(
+            r.tool_calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect(),
+        );
+    }
+    let mut body = json!({
+        "id": r.id,
+        "object": "chat.completion",
+        "created": r.created,
+        "model": r.model,
+        "choices": [{"index": 0, "message": message, "logprobs": null,
+                     "finish_reason": finish_name(r.finish)}],
+    });
+    if let Some(u) = &r.usage {
+        body["usage"] = usage_json(u);
+    }
+    body
+}
+
+/// The OpenAI error body.
+pub fn encode_error(message: &str, kind: &str, code: Option<&str>) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+/// Reads an OpenAI `chat.completion.chunk` stream into hub deltas.
+#[derive(Default)]
+pub struct ChunkDecoder {
+    started: bool,
+    /// Upstream tool index → hub index, in order of appearance.
+    tools: Vec<u64>,
+}
+
+impl StreamDecoder for ChunkDecoder {
+    fn event(&mut self, ev: &SseEvent<'_>, out: &mut Vec<Delta>) -> R<()> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            out.push(Delta::End);
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| format!("a stream event is not JSON: {e}"))?;
+        if let Some(err) = v.get("error") {
+            let (message, kind) = super::hub::upstream_error(v.to_string().as_bytes());
+            let _ = err;
+            out.push(Delta::Error {
+                kind: kind.unwrap_or_else(|| "api_error".into()),
+                message,
+            });
+            return Ok(());
+        }
+        if !self.started {
+            self.started = true;
+            out.push(Delta::Start {
+                id: v
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                model: v
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+        if let Some(choice) = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        {
+            let delta = choice.get("delta").unwrap_or(&Value::Null);
+            if let Some(t) = delta.get("content").and_then(Value::as_str) {
+                if !t.is_empty() {
+                    out.push(Delta::Text(t.to_string()));
+                }
+            }
+            if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                for c in calls {
+                    let up = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    let index = match self.tools.iter().position(|&t| t == up) {
+                        Some(i) => i,
+                        None => {
+                            self.tools.push(up);
+                            let i = self.tools.len() - 1;
+                            out.push(Delta::ToolStart {
+                                index: i,
+                                id: c
+                                    .get("id")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                name: c
+                                    .pointer("/function/name")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            });
+                            i
+                        }
+                    };
+                    if let Some(a) = c.pointer("/function/arguments").and_then(Value::as_str) {
+                        if !a.is_empty() {
+                            out.push(Delta::ToolArgs {
+                                index,
+                                fragment: a.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+                out.push(Delta::Finish {
+                    reason: finish_of(Some(f)),
+                    stop_sequence: None,
+                });
+            }
+        }
+        if let Some(u) = v.get("usage").and_then(usage_of) {
+            out.push(Delta::Usage(u));
+        }
+        Ok(())
+    }
+}
+
+/// Writes hub deltas as OpenAI `chat.completion.chunk` events.
+pub struct ChunkEncoder {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    usage: Option<TokenUsage>,
+    started: bool,
+    done: bool,
+}
+
+impl ChunkEncoder {
+    pub fn new(include_usage: bool, model: &str) -> ChunkEncoder {
+        ChunkEncoder {
+            id: String::new(),
+            model: model.to_string(),
+            created: unix_now(),
+            include_usage,
+            usage: None,
+            started: false,
+            done: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> OutEvent {
+        OutEvent::data(
+            json!({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+            })
+            .to_string(),
+        )
+    }
+
+    fn start(&mut self, out: &mut Vec<OutEvent>) {
+        if !self.started {
+            self.started = true;
+            if self.id.is_empty() {
+                self.id = super::hub::synth_id("chatcmpl-");
+            }
+            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+        }
+    }
+}
+
+impl StreamEncoder for ChunkEncoder {
+    fn delta(&mut self, d: &Delta, out: &mut Vec<OutEvent>) {
+        if self.done {
+            return;
+        }
+        match d {
+            Delta::Start { id, model } => {
+                if !id.is_empty() {
+                    self.id = id.clone();
+                }
+                if !model.is_empty() {
+                    self.model = model.clone();
+                }
+                self.start(out);
+            }
+            Delta::Text(t) => {
+                self.start(out);
+                out.push(self.chunk(json!({"content": t}), None));
+            }
+            Delta::ToolStart { index, id, name } => {
+                self.start(out);
+                out.push(self.chunk(
+                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                        "function": {"name": name, "arguments": ""}}]}),
+                    None,
+                ));
+            }
+            Delta::ToolArgs { index, fragment } => {
+                self.start(out);
+                out.push(self.chunk(
+                    json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+                    None,
+                ));
+            }
+            Delta::Finish { reason, .. } => {
+                self.start(out);
+                out.push(self.chunk(json!({}), Some(finish_name(*reason))));
+            }
+            Delta::Usage(u) => self.usage = Some(*u),
+            Delta::End => {
+                self.start(out);
+                if self.include_usage {
+                    let u = self.usage.unwrap_or_default();
+                    out.push(OutEvent::data(
+                        json!({"id": self.id, "object": "chat.completion.chunk",
+                            "created": self.created, "model": self.model, "choices": [],
+                            "usage": usage_json(&u)})
+                        .to_string(),
+                    ));
+                }
+                out.push(OutEvent::data("[DONE]".into()));
+                self.done = true;
+            }
+            Delta::Error { kind, message } => {
+                out.push(OutEvent::data(
+                    encode_error(message, kind, None).to_string(),
+                ));
+            }
+        }
+    }
+}
+
+/// Reads an OpenAI Embeddings request.
+pub fn parse_embed_request(body: &Value, model: &str) -> R<(EmbedRequest, Map<String, Value>)> {
+    let o = obj(body, "the request body")?;
+    let (inputs, single) = match o.get("input") {
+        Some(Value::String(s)) => (vec![s.clone()], true),
+        Some(Value::Array(items)) if !items.is_empty() => (
+            items
+                .iter()
+                .map(|s| s.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("input must be a string or an array of strings (token arrays are not translated)")?,
+            false,
+        ),
+        Some(Value::Array(_)) => return Err("input must not be empty".into()),
+        Some(_) => return Err("input must be a string or an array of strings".into()),
+        None => return Err("missing \"input\"".into()),
+    };
+    let mut extra = Map::new();
+    for (k, v) in o {
+        if !["model", "input", "dimensions"].contains(&k.as_str()) {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    Ok((
+        EmbedRequest {
+            model: model.to_string(),
+            inputs,
+            single,
+            dimensions: opt_u64(o, "dimensions")?,
+        },
+        extra,
+    ))
+}
+
+/// Writes vectors as an OpenAI Embeddings response.
+pub fn encode_embeddings(vectors: Vec<Value>, model: &str, prompt_tokens: u64) -> Value {
+    json!({
+        "object": "list",
+        "data": vectors.into_iter().enumerate()
+            .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+            .collect::<Vec<_>>(),
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+    })
+}

@@ -1,0 +1,209 @@
+//! Provider credentials: which header carries a provider's key and how, the
+//! headers a provider requires alongside it, and the gateway's stored keys
+//! (BYOK). The one place that knows these, used by provider endpoints,
+//! Universal steps and the unified API alike.
+
+use std::fmt;
+
+/// A stored key. Its `Debug` never shows the value, so a `Config` or
+/// `Gateway` can be printed safely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How a provider takes its key: a header name and the prefix before the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialHeader {
+    pub name: &'static str,
+    pub prefix: &'static str,
+}
+
+/// The header that carries `provider`'s credential.
+pub fn credential_header(provider: &str) -> CredentialHeader {
+    match provider {
+        "anthropic" => CredentialHeader {
+            name: "x-api-key",
+            prefix: "",
+        },
+        "google-ai-studio" => CredentialHeader {
+            name: "x-goog-api-key",
+            prefix: "",
+        },
+        "azure-openai" => CredentialHeader {
+            name: "api-key",
+            prefix: "",
+        },
+        _ => CredentialHeader {
+            name: "Authorization",
+            prefix: "Bearer ",
+        },
+    }
+}
+
+/// Headers `provider` requires on every request besides the key, with the
+/// value sent when the caller gave none.
+pub fn required_headers(provider: &str) -> &'static [(&'static str, &'static str)] {
+    match provider {
+        "anthropic" => &[("anthropic-version", "2023-06-01")],
+        _ => &[],
+    }
+}
+
+/// Every header name any provider takes a credential in.
+pub const CREDENTIAL_HEADERS: &[&str] =
+    &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
+
+/// Whether a request already carries a credential for `provider`: its own
+/// header, an `Authorization` header, or (Google) a `key=` query parameter.
+pub fn has_credential(provider: &str, headers: &[(String, String)], url: &str) -> bool {
+    let own = credential_header(provider).name;
+    let in_headers = headers.iter().any(|(n, v)| {
+        !v.trim().is_empty()
+            && (n.eq_ignore_ascii_case(own) || n.eq_ignore_ascii_case("authorization"))
+    });
+    in_headers || query_has_key(url)
+}
+
+fn query_has_key(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("key=") && p.len() > 4))
+}
+
+/// Puts `key` into `headers` the way `provider` takes it, replacing any
+/// header of that name.
+pub fn deliver(provider: &str, key: &str, headers: &mut Vec<(String, String)>) {
+    let h = credential_header(provider);
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(h.name));
+    headers.push((h.name.to_string(), format!("{}{key}", h.prefix)));
+}
+
+/// Adds the headers `provider` requires that the caller did not set.
+pub fn add_required(provider: &str, headers: &mut Vec<(String, String)>) {
+    for (name, value) in required_headers(provider) {
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            headers.push((name.to_string(), value.to_string()));
+        }
+    }
+}
+
+/// The stored key for `provider`, if the request carries none of its own.
+pub fn apply_stored(
+    stored: Option<&Secret>,
+    provider: &str,
+    url: &str,
+    headers: &mut Vec<(String, String)>,
+) {
+    if let Some(key) = stored {
+        if !has_credential(provider, headers, url) {
+            deliver(provider, key.expose(), headers);
+        }
+    }
+}
+
+/// Takes the caller's credential out of `headers`: an `Authorization: Bearer`
+/// value, or the value of any provider's key header. The unified API
+/// delivers it again in the target provider's own header.
+pub fn take_caller_credential(headers: &mut Vec<(String, String)>) -> Option<String> {
+    let mut found = None;
+    headers.retain(|(n, v)| {
+        let lower = n.to_ascii_lowercase();
+        if !CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+            return true;
+        }
+        let value = v.trim();
+        let value = if lower == "authorization" {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .unwrap_or(value)
+                .trim()
+        } else {
+            value
+        };
+        // The provider key header wins over Authorization when both are set.
+        if !value.is_empty() && (found.is_none() || lower != "authorization") {
+            found = Some(value.to_string());
+        }
+        false
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_provider_gets_its_own_header() {
+        for (provider, name, value) in [
+            ("anthropic", "x-api-key", "k"),
+            ("google-ai-studio", "x-goog-api-key", "k"),
+            ("azure-openai", "api-key", "k"),
+            ("openai", "Authorization", "Bearer k"),
+            ("custom-x", "Authorization", "Bearer k"),
+        ] {
+            let mut headers = Vec::new();
+            deliver(provider, "k", &mut headers);
+            assert_eq!(headers, h(&[(name, value)]), "{provider}");
+        }
+    }
+
+    #[test]
+    fn stored_key_only_without_a_request_credential() {
+        let key = Secret::new("stored".into());
+        let mut headers = h(&[("x-api-key", "mine")]);
+        apply_stored(
+            Some(&key),
+            "anthropic",
+            "http://h/v1/messages",
+            &mut headers,
+        );
+        assert_eq!(headers, h(&[("x-api-key", "mine")]));
+        let mut headers = Vec::new();
+        apply_stored(
+            Some(&key),
+            "google-ai-studio",
+            "http://h/x?key=abc",
+            &mut headers,
+        );
+        assert!(headers.is_empty());
+        apply_stored(Some(&key), "google-ai-studio", "http://h/x", &mut headers);
+        assert_eq!(headers, h(&[("x-goog-api-key", "stored")]));
+        assert!(!format!("{key:?}").contains("stored"));
+    }
+
+    #[test]
+    fn caller_credential_is_taken_out() {
+        let mut headers = h(&[("Authorization", "Bearer sk-1"), ("x-other", "1")]);
+        assert_eq!(
+            take_caller_credential(&mut headers).as_deref(),
+            Some("sk-1")
+        );
+        assert_eq!(headers, h(&[("x-other", "1")]));
+        let mut headers = h(&[("Authorization", "Bearer a"), ("x-api-key", "b")]);
+        assert_eq!(take_caller_credential(&mut headers).as_deref(), Some("b"));
+        assert_eq!(take_caller_credential(&mut Vec::new()), None);
+    }
+}
