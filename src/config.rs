@@ -169,6 +169,9 @@ pub struct Config {
     /// Idle keep-alive connections kept per upstream host (the whole pool
     /// keeps eight times as many).
     pub max_idle_connections_per_host: usize,
+    /// Redis that holds the cache, rate limit and counters for every
+    /// gateway naming it; `None` keeps them in this gateway's memory.
+    pub shared_state: Option<crate::store::shared::SharedStateConfig>,
 }
 
 /// Defaults of the feature settings.
@@ -195,6 +198,7 @@ impl Default for Config {
             log_payloads: false,
             collect_logs: true,
             max_idle_connections_per_host: DEFAULT_MAX_IDLE_PER_HOST,
+            shared_state: None,
         }
     }
 }
@@ -224,6 +228,7 @@ struct RawConfig {
     log_payloads: Option<bool>,
     collect_logs: Option<bool>,
     max_idle_connections_per_host: Option<u64>,
+    shared_state: Option<crate::store::shared::RawSharedState>,
 }
 
 #[derive(Deserialize)]
@@ -399,6 +404,11 @@ impl Config {
             log_payloads: raw.log_payloads.unwrap_or(false),
             collect_logs: raw.collect_logs.unwrap_or(true),
             max_idle_connections_per_host: max_idle as usize,
+            shared_state: raw
+                .shared_state
+                .map(|s| s.validate())
+                .transpose()
+                .map_err(invalid)?,
         })
     }
 }

@@ -84,6 +84,8 @@ impl Gateway {
         let mut trace = Trace::new(Instant::now());
         let id = self.logs.ids.make(created);
         let mut facts = Facts::default();
+        // Errors noted here belong to this call only.
+        let _ = crate::store::shared::take_noted_error();
         let mut plan = match self.plan(request) {
             Ok(plan) => plan,
             Err(e) => {
@@ -377,6 +379,7 @@ impl Gateway {
             request_size: request.body.len(),
             response_size: facts.response_size,
             error,
+            shared_state_error: crate::store::shared::take_noted_error(),
             attempts: trace.attempts.clone(),
             request_body: payloads.then(|| truncate(redact_body(&request.body))),
             response_body: if payloads {

@@ -15,7 +15,7 @@ use crate::ratelimit::RateLimiter;
 use crate::request::{FeatureControls, Request, split_controls};
 use crate::response::Response;
 use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
-use crate::store::{CooldownStore, CounterStore, MemoryStore};
+use crate::store::{CacheStore, CooldownStore, CounterStore, MemoryStore};
 use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
 use crate::universal::parse_steps;
@@ -114,16 +114,29 @@ impl Gateway {
         let upstream = Upstream::new(&config)?;
         let providers = Providers::new(config.providers.clone(), config.account_id.clone());
         let memory = Arc::new(MemoryStore::default());
-        let counters: Arc<dyn CounterStore> = memory.clone();
+        let metrics = Metrics::default();
+        let (counters, cooldowns, shared_cache): (
+            Arc<dyn CounterStore>,
+            Arc<dyn CooldownStore>,
+            Option<Arc<dyn CacheStore>>,
+        ) = match &config.shared_state {
+            None => (memory.clone(), memory, None),
+            Some(shared) => {
+                let store = crate::store::shared::open(shared).map_err(Error::invalid_config)?;
+                metrics.attach_redis(store.store().stats());
+                (store.clone(), store.clone(), Some(store))
+            }
+        };
         Ok(Gateway {
-            cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes),
+            cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes)
+                .with_shared(shared_cache),
             limiter: config
                 .rate_limit
                 .map(|c| RateLimiter::new(c, counters.clone())),
             counters,
-            cooldowns: memory,
+            cooldowns,
             logs: LogStore::new(config.log_capacity),
-            metrics: Metrics::default(),
+            metrics,
             config,
             providers,
             upstream,
