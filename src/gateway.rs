@@ -115,18 +115,22 @@ impl Gateway {
         let providers = Providers::new(config.providers.clone(), config.account_id.clone());
         let memory = Arc::new(MemoryStore::default());
         let metrics = Metrics::default();
-        let (counters, cooldowns, shared_cache): (
-            Arc<dyn CounterStore>,
-            Arc<dyn CooldownStore>,
-            Option<Arc<dyn CacheStore>>,
-        ) = match &config.shared_state {
-            None => (memory.clone(), memory, None),
-            Some(shared) => {
-                let store = crate::store::shared::open(shared).map_err(Error::invalid_config)?;
-                metrics.attach_redis(store.store().stats());
-                (store.clone(), store.clone(), Some(store))
-            }
+        let shared = (config.shared_state.as_ref())
+            .map(crate::store::shared::open)
+            .transpose()
+            .map_err(Error::invalid_config)?;
+        let counters: Arc<dyn CounterStore> = match &shared {
+            Some(store) => store.clone(),
+            None => memory.clone(),
         };
+        let cooldowns: Arc<dyn CooldownStore> = match &shared {
+            Some(store) => store.clone(),
+            None => memory,
+        };
+        if let Some(store) = &shared {
+            metrics.attach_redis(store.store().stats());
+        }
+        let shared_cache = shared.map(|store| store as Arc<dyn CacheStore>);
         Ok(Gateway {
             cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes)
                 .with_shared(shared_cache),
