@@ -569,3 +569,59 @@ fn a_redis_that_never_answers_costs_at_most_the_timeouts() {
         }
     }
 }
+
+#[test]
+fn rediss_speaks_tls() {
+    let redis = RedisServer::start_tls();
+    let mock = MockServer::start().unwrap();
+    let extra = r#","cache_ttl_s":60"#;
+    let closed = r#","on_error":"fail_closed","connect_timeout_ms":2000"#;
+    let url = |fragment: &str| format!("rediss://127.0.0.1:{}/0{fragment}", redis.port);
+    // `#insecure`: encrypted, certificate not verified (it is self-signed).
+    let gw = Gateway::new(
+        Config::parse(Some(&config(
+            &mock.url(),
+            &url("#insecure"),
+            "tls:",
+            extra,
+            closed,
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        gw.send(&chat(BODY, &[]))
+            .unwrap()
+            .header("cf-aig-cache-status"),
+        Some("MISS")
+    );
+    assert_eq!(
+        gw.send(&chat(BODY, &[]))
+            .unwrap()
+            .header("cf-aig-cache-status"),
+        Some("HIT")
+    );
+    // Verified against the platform roots, a self-signed certificate fails.
+    let gw = Gateway::new(
+        Config::parse(Some(&config(&mock.url(), &url(""), "tls:", extra, closed))).unwrap(),
+    )
+    .unwrap();
+    let e = gw.send(&chat(BODY, &[])).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Connect, "{e}");
+    assert!(e.message.contains("Redis at 127.0.0.1:"), "{e}");
+    // Plain redis:// to a TLS-only port does not hang either.
+    let gw = Gateway::new(
+        Config::parse(Some(&config(
+            &mock.url(),
+            &format!("redis://127.0.0.1:{}/0", redis.port),
+            "tls:",
+            extra,
+            closed,
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    assert!(gw.send(&chat(BODY, &[])).is_err());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

@@ -25,9 +25,40 @@ impl RedisServer {
 
     /// Starts on `port` (to restart a killed server where clients expect it).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::spawn(port, &["--port", &port.to_string()])
+    }
+
+    /// A server that speaks only TLS, with a self-signed certificate.
+    pub fn start_tls() -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("aigw-redis-tls-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&key_file, key.signing_key.serialize_pem()).unwrap();
+        RedisServer::spawn(
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                cert.to_str().unwrap(),
+                "--tls-key-file",
+                key_file.to_str().unwrap(),
+                "--tls-auth-clients",
+                "no",
+            ],
+        )
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
