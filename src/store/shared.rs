@@ -336,4 +336,49 @@ mod tests {
         }
         assert!(parse(r#"{"redis_url":"redis://h","pool":3}"#).is_err());
     }
+
+    #[test]
+    fn unreachable_redis_fails_open_or_closed_and_is_noted() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let window = Window {
+            interval: Duration::from_secs(60),
+            technique: crate::ratelimit::Technique::Fixed,
+        };
+        for (mode, open) in [("fail_open", true), ("fail_closed", false)] {
+            let c = parse(&format!(
+                r#"{{"redis_url":"redis://127.0.0.1:{port}","on_error":"{mode}"}}"#
+            ))
+            .unwrap();
+            let store = Guarded::new(RedisStore::new(&c).unwrap(), c.on_error);
+            let _ = take_noted_error();
+            for _ in 0..3 {
+                let started = std::time::Instant::now();
+                let admitted = store.admit("k", window, 1.0, 1.0, None);
+                assert!(started.elapsed() < Duration::from_millis(400));
+                assert_eq!(admitted.is_ok(), open, "{mode}: {admitted:?}");
+                if open {
+                    assert_eq!(admitted, Ok(Admission::Admitted));
+                    assert_eq!(
+                        store.probe("k", Duration::from_secs(1), None),
+                        Ok(CacheProbe::Claimed { token: None })
+                    );
+                    assert_eq!(store.cooling("p/m", None), Ok(None));
+                } else {
+                    assert!(
+                        admitted
+                            .unwrap_err()
+                            .message
+                            .contains("Redis at 127.0.0.1:")
+                    );
+                }
+            }
+            let noted = take_noted_error().unwrap();
+            assert!(noted.starts_with("Redis at 127.0.0.1:"), "{noted}");
+            assert_eq!(take_noted_error(), None, "taken once");
+        }
+    }
 }
