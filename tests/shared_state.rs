@@ -625,3 +625,100 @@ fn rediss_speaks_tls() {
     assert!(gw.send(&chat(BODY, &[])).is_err());
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// The Redis store decides as the memory store does (the same amounts,
+/// retry hints and cool-downs), on the server's clock.
+#[test]
+fn redis_store_matches_memory_semantics() {
+    let redis = RedisServer::start();
+    let config = Config::parse(Some(&config(
+        "http://127.0.0.1:1",
+        &redis.url(),
+        "sem:",
+        "",
+        "",
+    )))
+    .unwrap();
+    let store = aigw::store::shared::open(config.shared_state.as_ref().unwrap()).unwrap();
+    let sliding = Window {
+        interval: Duration::from_millis(1000),
+        technique: Technique::Sliding,
+    };
+    let close = |a: Duration, b: u64| {
+        let ms = a.as_millis() as i64;
+        (ms - b as i64).abs() <= 60
+    };
+    store.charge("spend", sliding, 0.6, None).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    store.charge("spend", sliding, 0.3, None).unwrap();
+    let (total, next) = store.total("spend", sliding, None).unwrap();
+    assert!((total - 0.9).abs() < 1e-9, "{total}");
+    assert!(close(next, 600), "{next:?}");
+    // 0.5 more fits only once the 0.6 leaves.
+    match store.admit("spend", sliding, 1.0, 0.5, None).unwrap() {
+        aigw::store::Admission::Refused { retry_in } => {
+            assert!(close(retry_in, 600), "{retry_in:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    std::thread::sleep(Duration::from_millis(650));
+    assert_eq!(
+        store.admit("spend", sliding, 1.0, 0.5, None),
+        Ok(aigw::store::Admission::Admitted)
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        store.total("spend", sliding, None).unwrap(),
+        (0.0, Duration::ZERO)
+    );
+
+    // Fixed windows: the refusal says when the window ends.
+    let fixed = Window {
+        interval: Duration::from_secs(3600),
+        technique: Technique::Fixed,
+    };
+    let into_hour = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 3600;
+    if into_hour >= 3595 {
+        // Too close to the window's edge for this check: wait past it.
+        std::thread::sleep(Duration::from_secs(3601 - into_hour));
+    }
+    assert_eq!(
+        store.admit("f", fixed, 2.0, 2.0, None),
+        Ok(aigw::store::Admission::Admitted)
+    );
+    let secs_into_hour = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 3600;
+    match store.admit("f", fixed, 2.0, 1.0, None).unwrap() {
+        aigw::store::Admission::Refused { retry_in } => {
+            let want = 3600 - secs_into_hour;
+            assert!(
+                retry_in.as_secs().abs_diff(want) <= 2,
+                "{retry_in:?} vs {want} s"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Cool-downs: the third failure in a row starts one; a success resets.
+    let cool = Duration::from_secs(30);
+    assert_eq!(store.record_failure("p/m", 3, cool, None), Ok(false));
+    assert_eq!(store.record_failure("p/m", 3, cool, None), Ok(false));
+    store.record_success("p/m", None).unwrap();
+    assert_eq!(store.record_failure("p/m", 3, cool, None), Ok(false));
+    assert_eq!(store.record_failure("p/m", 3, cool, None), Ok(false));
+    assert_eq!(store.record_failure("p/m", 3, cool, None), Ok(true));
+    let left = store.cooling("p/m", None).unwrap().unwrap();
+    assert!(left > Duration::from_secs(29) && left <= cool, "{left:?}");
+    // Failures while cooling do not extend it.
+    assert_eq!(store.record_failure("p/m", 1, cool, None), Ok(false));
+    assert_eq!(store.cooling("other", None), Ok(None));
+    store.record_success("p/m", None).unwrap();
+    assert_eq!(store.cooling("p/m", None), Ok(None));
+}
