@@ -2,7 +2,8 @@
 //! cache lookup against the in-memory stores, and against the floor, one
 //! Redis round trip (`PING` with the same client, and `redis-benchmark`'s
 //! own figure). Needs `redis-server` (and, for the floor line,
-//! `redis-benchmark`). Run: `cargo bench --bench shared_state`. Prints
+//! `redis-benchmark`). Run: `cargo bench --bench shared_state` (the rate
+//! limit is sliding; `BENCH_TECHNIQUE=fixed` for fixed windows). Prints
 //! figures only.
 
 use std::net::{TcpListener, TcpStream};
@@ -42,6 +43,7 @@ fn start_redis() -> Redis {
 }
 
 fn gateway(mock: &MockServer, shared: Option<u16>) -> Gateway {
+    let technique = std::env::var("BENCH_TECHNIQUE").unwrap_or_else(|_| "sliding".into());
     let shared = shared
         .map(|port| {
             format!(r#","shared_state":{{"redis_url":"redis://127.0.0.1:{port}/0","key_prefix":"bench:"}}"#)
@@ -49,7 +51,7 @@ fn gateway(mock: &MockServer, shared: Option<u16>) -> Gateway {
         .unwrap_or_default();
     let json = format!(
         r#"{{"providers":{{"openai":{{"base_url":"{}/v1"}}}},"cache_ttl_s":3600,
-            "rate_limit":{{"limit":1000000000,"interval_s":3600,"technique":"sliding"}}{shared}}}"#,
+            "rate_limit":{{"limit":1000000000,"interval_s":3600,"technique":"{technique}"}}{shared}}}"#,
         mock.url()
     );
     Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
