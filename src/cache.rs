@@ -1,6 +1,7 @@
 //! The response cache: 2xx responses stored under a SHA-256 key, bounded by
 //! entries and bytes, with identical concurrent misses coalesced onto one
-//! upstream call.
+//! upstream call. With shared state, entries live in a [`CacheStore`]
+//! (Redis) instead, where a fill lock coalesces misses across processes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use quick_cache::{DefaultHashBuilder, Weighter};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::response::Response;
+use crate::store::{CacheProbe, CacheStore};
 use crate::transport::io_scope::{IoState, POLL_SLICE};
 use crate::usage::Usage;
 
@@ -70,15 +72,55 @@ type Inner = Cache<CacheKey, Entry, ByteWeighter, DefaultHashBuilder, NoLifecycl
 /// A claim on a missing key: other lookups of the key wait until it is
 /// fulfilled (they then hit) or dropped (one of them claims it next).
 pub struct Claim<'a> {
-    guard: PlaceholderGuard<'a, CacheKey, Entry, ByteWeighter, DefaultHashBuilder, NoLifecycle>,
+    kind: ClaimKind<'a>,
+}
+
+enum ClaimKind<'a> {
+    Local(PlaceholderGuard<'a, CacheKey, Entry, ByteWeighter, DefaultHashBuilder, NoLifecycle>),
+    Shared(SharedClaim<'a>),
+}
+
+/// A miss in the shared store, holding its fill lock if it got one.
+struct SharedClaim<'a> {
+    store: &'a dyn CacheStore,
+    key: String,
+    token: Option<String>,
+}
+
+impl Drop for SharedClaim<'_> {
+    fn drop(&mut self) {
+        // Not fulfilled: let the next waiter fill it now, not at lock expiry.
+        if let Some(token) = self.token.take() {
+            let _ = self.store.release(&self.key, &token, None);
+        }
+    }
 }
 
 impl Claim<'_> {
     /// Stores the response for the waiters and later lookups.
     pub fn fulfil(self, entry: CachedResponse) {
-        let _ = self.guard.insert(Arc::new(entry));
+        match self.kind {
+            ClaimKind::Local(guard) => {
+                let _ = guard.insert(Arc::new(entry));
+            }
+            ClaimKind::Shared(mut claim) => {
+                let ttl = entry.expires_at.saturating_duration_since(Instant::now());
+                let token = claim.token.take();
+                // A failed store only costs later hits; the response is served.
+                let _ = claim
+                    .store
+                    .put(&claim.key, &encode(&entry), ttl, token.as_deref(), None);
+            }
+        }
     }
 }
+
+/// Longest a fill lock is held in the shared store: a holder that dies
+/// stalls identical misses elsewhere for at most this long.
+pub const SHARED_FILL_LOCK: Duration = Duration::from_secs(15);
+
+/// How often a lookup waiting on another process's fill asks again.
+const SHARED_POLL: Duration = Duration::from_millis(20);
 
 pub enum Lookup<'a> {
     Hit(Arc<CachedResponse>),
@@ -88,6 +130,8 @@ pub enum Lookup<'a> {
 pub struct ResponseCache {
     inner: Inner,
     max_bytes: u64,
+    /// Where entries live instead of `inner`, with shared state.
+    shared: Option<Arc<dyn CacheStore>>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -121,7 +165,14 @@ impl ResponseCache {
                 NoLifecycle::default(),
             ),
             max_bytes,
+            shared: None,
         }
+    }
+
+    /// Keeps entries in `store` (shared by many gateways) instead of memory.
+    pub fn with_shared(mut self, store: Option<Arc<dyn CacheStore>>) -> ResponseCache {
+        self.shared = store;
+        self
     }
 
     /// Whether an entry of this many body bytes could be stored at all.
@@ -145,6 +196,9 @@ impl ResponseCache {
     /// Finds a fresh entry, or claims the key. While another caller holds
     /// the claim, waits for it (checking `state` for cancellation).
     pub fn lookup(&self, key: &CacheKey, state: &IoState) -> Result<Lookup<'_>> {
+        if let Some(store) = &self.shared {
+            return lookup_shared(&**store, key, state);
+        }
         loop {
             if state.is_cancelled() {
                 return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
@@ -158,11 +212,136 @@ impl ResponseCache {
                     self.inner
                         .remove_if(key, |e| e.expires_at <= Instant::now());
                 }
-                GuardResult::Guard(guard) => return Ok(Lookup::Miss(Claim { guard })),
+                GuardResult::Guard(guard) => {
+                    return Ok(Lookup::Miss(Claim {
+                        kind: ClaimKind::Local(guard),
+                    }));
+                }
                 GuardResult::Timeout => {}
             }
         }
     }
+}
+
+/// A lookup in the shared store: the entry, or the fill lock, or (while
+/// another process fills it) asking again until one of those.
+fn lookup_shared<'a>(
+    store: &'a dyn CacheStore,
+    key: &CacheKey,
+    state: &IoState,
+) -> Result<Lookup<'a>> {
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    loop {
+        if state.is_cancelled() {
+            return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+        }
+        let probe = store
+            .probe(&hex, SHARED_FILL_LOCK, None)
+            .map_err(|e| Error::new(ErrorKind::Connect, format!("shared cache: {e}")))?;
+        let token = match probe {
+            CacheProbe::Hit { value, ttl } => match decode(&value, ttl) {
+                Some(entry) => return Ok(Lookup::Hit(Arc::new(entry))),
+                // Unreadable (another version wrote it): refill it.
+                None => None,
+            },
+            CacheProbe::Claimed { token } => token,
+            CacheProbe::Busy => {
+                std::thread::sleep(SHARED_POLL);
+                continue;
+            }
+        };
+        return Ok(Lookup::Miss(Claim {
+            kind: ClaimKind::Shared(SharedClaim {
+                store,
+                key: hex,
+                token,
+            }),
+        }));
+    }
+}
+
+const ENTRY_MAGIC: &[u8] = b"aigw-entry-v1\0";
+
+/// An entry as bytes for the shared store: status, step, usage, headers
+/// and the body, each length-prefixed.
+fn encode(entry: &CachedResponse) -> Vec<u8> {
+    let r = &entry.response;
+    let mut out = Vec::with_capacity(entry.bytes as usize + 64);
+    out.extend_from_slice(ENTRY_MAGIC);
+    out.extend_from_slice(&r.status.to_be_bytes());
+    out.extend_from_slice(&(r.step as u64).to_be_bytes());
+    for tokens in [entry.usage.tokens_in, entry.usage.tokens_out] {
+        out.push(u8::from(tokens.is_some()));
+        out.extend_from_slice(&tokens.unwrap_or(0).to_be_bytes());
+    }
+    out.extend_from_slice(&(r.headers.len() as u32).to_be_bytes());
+    for (n, v) in &r.headers {
+        for part in [n, v] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+    out.extend_from_slice(&(r.body.len() as u64).to_be_bytes());
+    out.extend_from_slice(&r.body);
+    out
+}
+
+/// The entry back from its bytes; `None` if they are not one.
+fn decode(bytes: &[u8], ttl: Duration) -> Option<CachedResponse> {
+    struct Reader<'a>(&'a [u8]);
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (head, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Some(head)
+        }
+        fn u64(&mut self) -> Option<u64> {
+            Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+        }
+        fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+        }
+        fn text(&mut self) -> Option<String> {
+            let n = self.u32()? as usize;
+            String::from_utf8(self.take(n)?.to_vec()).ok()
+        }
+    }
+    let mut r = Reader(bytes);
+    if r.take(ENTRY_MAGIC.len())? != ENTRY_MAGIC {
+        return None;
+    }
+    let status = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
+    let step = r.u64()? as usize;
+    let mut tokens = [None, None];
+    for t in &mut tokens {
+        let present = r.take(1)?[0] == 1;
+        let n = r.u64()?;
+        *t = present.then_some(n);
+    }
+    let count = r.u32()? as usize;
+    let mut headers = Vec::with_capacity(count.min(256));
+    for _ in 0..count {
+        headers.push((r.text()?, r.text()?));
+    }
+    let body_len = r.u64()? as usize;
+    let body = r.take(body_len)?.to_vec();
+    if !r.0.is_empty() {
+        return None;
+    }
+    let response = Response {
+        status,
+        headers,
+        body,
+        step,
+    };
+    let usage = Usage {
+        tokens_in: tokens[0],
+        tokens_out: tokens[1],
+    };
+    Some(CachedResponse::new(response, ttl, usage))
 }
 
 /// The computed cache key: SHA-256 over the method, the gateway path, the
@@ -378,6 +557,34 @@ mod tests {
             Usage::default(),
         ));
         assert!(waiters.into_iter().all(|w| w.join().unwrap()));
+    }
+
+    #[test]
+    fn shared_entries_round_trip_and_reject_garbage() {
+        let entry = CachedResponse::new(
+            Response {
+                status: 201,
+                headers: h(&[("content-type", "text/event-stream"), ("x-é", "v")]),
+                body: b"data: {}\n\n".to_vec(),
+                step: 2,
+            },
+            Duration::from_secs(60),
+            Usage {
+                tokens_in: Some(7),
+                tokens_out: None,
+            },
+        );
+        let back = decode(&encode(&entry), Duration::from_secs(5)).unwrap();
+        assert_eq!(back.response.status, 201);
+        assert_eq!(back.response.step, 2);
+        assert_eq!(back.response.headers, entry.response.headers);
+        assert_eq!(back.response.body, entry.response.body);
+        assert_eq!(back.usage, entry.usage);
+        let bytes = encode(&entry);
+        // A cut entry is refused, not served short.
+        assert!(decode(&bytes[..bytes.len() - 1], Duration::ZERO).is_none());
+        assert!(decode(&bytes[..20], Duration::ZERO).is_none());
+        assert!(decode(b"not an entry", Duration::ZERO).is_none());
     }
 
     #[test]

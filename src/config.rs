@@ -197,6 +197,9 @@ pub struct Config {
     /// The unified API drops parameters a target cannot honour instead of
     /// refusing the request (`drop_params`).
     pub drop_params: bool,
+    /// Redis that holds the cache, rate limit and counters for every
+    /// gateway naming it; `None` keeps them in this gateway's memory.
+    pub shared_state: Option<crate::store::shared::SharedStateConfig>,
 }
 
 /// Defaults of the feature settings.
@@ -229,6 +232,7 @@ impl Default for Config {
             server: None,
             provider_keys: BTreeMap::new(),
             drop_params: false,
+            shared_state: None,
         }
     }
 }
@@ -263,6 +267,7 @@ struct RawConfig {
     cooldown: Option<crate::cooldown::RawCooldown>,
     server: Option<serde_json::Value>,
     drop_params: Option<bool>,
+    shared_state: Option<crate::store::shared::RawSharedState>,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +466,11 @@ impl Config {
             },
             provider_keys,
             drop_params: raw.drop_params.unwrap_or(false),
+            shared_state: raw
+                .shared_state
+                .map(|s| s.validate())
+                .transpose()
+                .map_err(invalid)?,
         })
     }
 }

@@ -87,6 +87,8 @@ impl Gateway {
         let mut trace = Trace::new(Instant::now());
         let id = self.logs.ids.make(created);
         let mut facts = Facts::default();
+        // Errors noted here belong to this call only.
+        let _ = crate::store::shared::take_noted_error();
         let mut plan = match self.plan(request) {
             Ok(plan) => plan,
             Err(e) => {
@@ -407,6 +409,7 @@ impl Gateway {
             request_size: request.body.len(),
             response_size: facts.response_size,
             error,
+            shared_state_error: crate::store::shared::take_noted_error(),
             attempts: trace.attempts.clone(),
             route: trace.route.as_ref().map(|r| r.name.clone()),
             route_elements: trace

@@ -16,7 +16,7 @@ use crate::request::{FeatureControls, Request, split_controls};
 use crate::response::Response;
 use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
 use crate::routing::{RequestFacts, RouteWalk, Router};
-use crate::store::{CooldownStore, CounterStore, MemoryStore};
+use crate::store::{CacheStore, CooldownStore, CounterStore, MemoryStore};
 use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
 use crate::universal::parse_steps;
@@ -189,17 +189,34 @@ impl Gateway {
         let upstream = Upstream::new(&config)?;
         let providers = Providers::new(config.providers.clone(), config.account_id.clone());
         let memory = Arc::new(MemoryStore::default());
-        let counters: Arc<dyn CounterStore> = memory.clone();
+        let metrics = Metrics::default();
+        let shared = (config.shared_state.as_ref())
+            .map(crate::store::shared::open)
+            .transpose()
+            .map_err(Error::invalid_config)?;
+        let counters: Arc<dyn CounterStore> = match &shared {
+            Some(store) => store.clone(),
+            None => memory.clone(),
+        };
+        let cooldowns: Arc<dyn CooldownStore> = match &shared {
+            Some(store) => store.clone(),
+            None => memory,
+        };
+        if let Some(store) = &shared {
+            metrics.attach_redis(store.store().stats());
+        }
+        let shared_cache = shared.map(|store| store as Arc<dyn CacheStore>);
         Ok(Gateway {
-            cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes),
+            cache: ResponseCache::new(config.cache_max_entries, config.cache_max_bytes)
+                .with_shared(shared_cache),
             limiter: config
                 .rate_limit
                 .map(|c| RateLimiter::new(c, counters.clone())),
-            cooldowns: memory,
-            router: Router::new(config.routes.clone(), config.route_seed),
             counters,
+            cooldowns,
+            router: Router::new(config.routes.clone(), config.route_seed),
             logs: LogStore::new(config.log_capacity),
-            metrics: Metrics::default(),
+            metrics,
             config,
             providers,
             upstream,

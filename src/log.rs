@@ -49,6 +49,10 @@ pub struct LogRecord {
     pub response_size: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why shared state (Redis) could not be used for this request, when
+    /// it was served without it (`fail_open`) or refused (`fail_closed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_state_error: Option<String>,
     pub attempts: Vec<AttemptRecord>,
     /// The dynamic route that planned the call (`dynamic/<route>`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -597,6 +601,7 @@ mod tests {
             request_size: 0,
             response_size: 0,
             error: None,
+            shared_state_error: None,
             attempts: vec![],
             route: None,
             route_elements: vec![],

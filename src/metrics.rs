@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::store::redis::{REDIS_LATENCY_BUCKETS, RedisStats};
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -52,6 +55,8 @@ pub struct Observation {
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String), Series>>,
+    /// Redis traffic, with shared state.
+    redis: OnceLock<Arc<RedisStats>>,
     /// Cooldowns seen by this gateway, per provider and model.
     cooldowns: Mutex<BTreeMap<(String, String), CooldownSeries>>,
 }
@@ -67,6 +72,76 @@ struct CooldownSeries {
 }
 
 impl Metrics {
+    /// Reports this Redis store's round trips too (once, at set-up).
+    pub fn attach_redis(&self, stats: Arc<RedisStats>) {
+        let _ = self.redis.set(stats);
+    }
+
+    /// `{"round_trips","errors","connects","latency":{"sum_seconds","count","buckets":[..]}}`
+    fn redis_json(stats: &RedisStats) -> Value {
+        let buckets: Vec<Value> = stats
+            .cumulative_buckets()
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| {
+                let le = REDIS_LATENCY_BUCKETS
+                    .get(i)
+                    .map_or(json!("+Inf"), |b| json!(b));
+                json!({"le": le, "count": count})
+            })
+            .collect();
+        let round_trips = stats.round_trips.load(Ordering::Relaxed);
+        json!({
+            "round_trips": round_trips,
+            "errors": stats.errors.load(Ordering::Relaxed),
+            "connects": stats.connects.load(Ordering::Relaxed),
+            "latency": {"sum_seconds": stats.latency_sum_seconds(), "count": round_trips, "buckets": buckets},
+        })
+    }
+
+    fn redis_prometheus(stats: &RedisStats, out: &mut String) {
+        for (name, help, value) in [
+            (
+                "aigw_redis_round_trips_total",
+                "Round trips to the shared-state Redis (including failed ones).",
+                stats.round_trips.load(Ordering::Relaxed),
+            ),
+            (
+                "aigw_redis_errors_total",
+                "Redis round trips and connects that failed.",
+                stats.errors.load(Ordering::Relaxed),
+            ),
+            (
+                "aigw_redis_connects_total",
+                "Connections opened to Redis.",
+                stats.connects.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let name = "aigw_redis_round_trip_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time of one Redis round trip.\n# TYPE {name} histogram"
+        );
+        let buckets = stats.cumulative_buckets();
+        for (i, count) in buckets.iter().enumerate() {
+            let le = REDIS_LATENCY_BUCKETS
+                .get(i)
+                .map_or("+Inf".to_string(), |b| number(*b));
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            number(stats.latency_sum_seconds()),
+            buckets.last().copied().unwrap_or(0)
+        );
+    }
+
     pub fn observe(&self, o: Observation) {
         let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
         let s = all.entry((o.provider, o.model)).or_insert_with(|| Series {
@@ -170,7 +245,13 @@ impl Metrics {
                 })
             })
             .collect();
-        json!({ "series": series, "cooldowns": cooldowns }).to_string()
+        match self.redis.get() {
+            Some(stats) => json!({
+                "series": series, "cooldowns": cooldowns, "redis": Metrics::redis_json(stats),
+            }),
+            None => json!({ "series": series, "cooldowns": cooldowns }),
+        }
+        .to_string()
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -282,6 +363,9 @@ impl Metrics {
                     number(value(c, *left))
                 );
             }
+        }
+        if let Some(stats) = self.redis.get() {
+            Metrics::redis_prometheus(stats, &mut out);
         }
         out
     }

@@ -1,12 +1,16 @@
 //! Where counted state lives: the gateway rate limit, route budgets and
 //! cooldowns keep their numbers in a [`CounterStore`] / [`CooldownStore`].
-//! `memory.rs` keeps them in this process; a shared store (Redis) implements
-//! the same traits, so policy code never changes with the store.
+//! `memory.rs` keeps them in this process; `redis.rs` keeps them (and cache
+//! entries, through [`CacheStore`]) in Redis for many processes, and
+//! `shared.rs` holds its config and what a Redis failure turns into.
+//! Policy code never changes with the store.
 //!
 //! May use: `error` and the retry/limit vocabulary (`ratelimit::Technique`).
 //! Knows nothing of requests, providers or transports.
 
 pub mod memory;
+pub mod redis;
+pub mod shared;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -107,4 +111,38 @@ pub trait CooldownStore: Send + Sync + fmt::Debug {
 
     /// A success: the failure count starts again from zero.
     fn record_success(&self, target: &str, until: Until) -> Result<(), StoreError>;
+}
+
+/// What [`CacheStore::probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheProbe {
+    /// A stored entry, and how much longer it lives.
+    Hit { value: Vec<u8>, ttl: Duration },
+    /// No entry: the caller fills it. `token` is the fill lock it holds (to
+    /// pass to [`CacheStore::put`] or [`CacheStore::release`]); `None` when
+    /// no lock was taken (the store could not be asked and fails open).
+    Claimed { token: Option<String> },
+    /// No entry, and another caller holds the fill lock: ask again shortly.
+    Busy,
+}
+
+/// Cache entries (opaque bytes) shared by many gateways, keyed by the hex
+/// cache key, with identical misses coalesced by a fill lock with expiry.
+pub trait CacheStore: Send + Sync + fmt::Debug {
+    /// The entry, or the fill lock (held for at most `lock_for`), or Busy.
+    fn probe(&self, key: &str, lock_for: Duration, until: Until) -> Result<CacheProbe, StoreError>;
+
+    /// Stores an entry for `ttl` (last writer wins) and releases the lock
+    /// `token`, if given and still ours.
+    fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        token: Option<&str>,
+        until: Until,
+    ) -> Result<(), StoreError>;
+
+    /// Releases a fill lock without storing (the upstream call failed).
+    fn release(&self, key: &str, token: &str, until: Until) -> Result<(), StoreError>;
 }
