@@ -478,7 +478,15 @@ pub fn sse(data: &[u8]) {
         &mut random,
     ] {
         let (cut, _, _) = parse_all(stream, limit, sizes);
-        assert!(whole.starts_with(&cut), "limit {limit} changed the events");
+        let differ = cut.iter().zip(&whole).position(|(a, b)| a != b);
+        assert!(
+            whole.starts_with(&cut),
+            "limit {limit} changed the events: {} events, {} without the limit; \
+             first difference at {differ:?}: {:?}",
+            cut.len(),
+            whole.len(),
+            differ.map(|i| (&cut[i], &whole[i]))
+        );
         for e in &cut {
             // The data bytes were counted (lossy UTF-8 may triple them).
             assert!(e.data.len() <= 3 * limit, "event over limit {limit}: {e:?}");
