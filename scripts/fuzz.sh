@@ -44,7 +44,7 @@ KNOWN=$(sed -n 's/^\([0-9][0-9]*\)[[:space:]].*/\1/p' "$FUZZ/known-defects" | pa
 
 build() {
     echo "==> fuzz: instrumented build ($HOST, $(rustc --version))"
-    RUSTFLAGS="${RUSTFLAGS:-} $SANCOV" $CARGO build --release --locked \
+    RUSTFLAGS="${RUSTFLAGS:-} $SANCOV" $CARGO build --release \
         --manifest-path "$FUZZ/Cargo.toml" --target "$HOST" --target-dir "$TARGET_DIR" --bins
 }
 
