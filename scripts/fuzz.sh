@@ -119,7 +119,7 @@ run_one() {
         echo "$t: FOUND A FAILURE: see $WORK/$t.run.log and $FUZZ/artifacts/$t/"
         tail -n 30 "$WORK/$t.run.log"
     }
-    init=$(grep -m1 ' INITED ' "$WORK/$t.run.log" | sed 's/.*\(cov: [0-9]* ft: [0-9]*\).*/\1/')
+    init=$(grep -m1 'INITED' "$WORK/$t.run.log" | sed 's/.*\(cov: [0-9]* ft: [0-9]*\).*/\1/')
     printf '%s  (at start: %s)\n' "$(summary "$t" "$WORK/$t.run.log")" "$init"
 }
 
