@@ -48,6 +48,11 @@ build() {
         --manifest-path "$FUZZ/Cargo.toml" --target "$HOST" --target-dir "$TARGET_DIR" --bins
 }
 
+# libFuzzer's -dict for a target: the tokens its input format is made of.
+dict() {
+    if [ -f "$FUZZ/dict/$1.dict" ]; then echo "-dict=$FUZZ/dict/$1.dict"; fi
+}
+
 # Prints a one-line summary from a libFuzzer log: executions, coverage.
 summary() {
     awk -v t="$1" '
@@ -96,7 +101,7 @@ smoke() {
         replay_regressions "$t"
         # A scratch corpus: the run must not grow the one in the repo.
         rm -rf "$WORK/smoke/$t" && mkdir -p "$WORK/smoke/$t" "$WORK/artifacts/$t"
-        if ! AIGW_FUZZ_KNOWN_DEFECTS=$KNOWN "$BIN/$t" -max_total_time="$seconds" \
+        if ! AIGW_FUZZ_KNOWN_DEFECTS=$KNOWN "$BIN/$t" -max_total_time="$seconds" $(dict "$t") \
             -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$t/" \
             "$WORK/smoke/$t" "$FUZZ/corpus/$t" >"$WORK/$t.smoke.log" 2>&1; then
             tail -n 40 "$WORK/$t.smoke.log" >&2
@@ -113,7 +118,7 @@ run_one() {
     mkdir -p "$WORK/corpus/$t" "$FUZZ/artifacts/$t"
     # -print_final_stats: executions; the log keeps the coverage as it grew.
     AIGW_FUZZ_KNOWN_DEFECTS=${AIGW_FUZZ_KNOWN_DEFECTS-$KNOWN} "$BIN/$t" \
-        -max_total_time="$seconds" -print_final_stats=1 \
+        -max_total_time="$seconds" -print_final_stats=1 $(dict "$t") \
         -artifact_prefix="$FUZZ/artifacts/$t/" \
         "$WORK/corpus/$t" "$FUZZ/corpus/$t" >"$WORK/$t.run.log" 2>&1 || {
         echo "$t: FOUND A FAILURE: see $WORK/$t.run.log and $FUZZ/artifacts/$t/"
