@@ -8,10 +8,11 @@
 #                                    growing build/fuzz/corpus/<target>
 #
 # FUZZ_TARGETS picks targets (default: all); FUZZ_JOBS runs that many targets
-# at once in `run`. fuzz/known-defects lists the defects still open: their
-# oracles are turned off while fuzzing (AIGW_FUZZ_KNOWN_DEFECTS), so a run
-# looks for new bugs, and their regression inputs in fuzz/regressions/ are
-# expected to fail until the defect is fixed.
+# at once in `run`; FUZZ_SEED is the smoke's libFuzzer seed (default 1).
+# fuzz/known-defects lists the defects still open: their oracles are turned
+# off while fuzzing (AIGW_FUZZ_KNOWN_DEFECTS), so a run looks for new bugs,
+# and their regression inputs in fuzz/regressions/ are expected to fail
+# until the defect is fixed.
 #
 # What `cargo fuzz build -s none` does, without cargo-fuzz (which wants
 # nightly): rustc's SanitizerCoverage pass with libFuzzer's counters, PC
@@ -101,8 +102,9 @@ smoke() {
         replay_regressions "$t"
         # A scratch corpus: the run must not grow the one in the repo.
         rm -rf "$WORK/smoke/$t" && mkdir -p "$WORK/smoke/$t" "$WORK/artifacts/$t"
+        # A fixed seed: the same binary makes the same mutations, run after run.
         if ! AIGW_FUZZ_KNOWN_DEFECTS=$KNOWN "$BIN/$t" -max_total_time="$seconds" $(dict "$t") \
-            -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$t/" \
+            -seed="${FUZZ_SEED:-1}" -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$t/" \
             "$WORK/smoke/$t" "$FUZZ/corpus/$t" >"$WORK/$t.smoke.log" 2>&1; then
             tail -n 40 "$WORK/$t.smoke.log" >&2
             echo "error: fuzz target $t failed; the input is in $WORK/artifacts/$t/" >&2
