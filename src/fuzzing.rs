@@ -241,28 +241,37 @@ fn replace_placeholders(base: &str) -> String {
     out
 }
 
-/// Whether `host` is `pattern` with each placeholder replaced by one label.
+/// Whether `host` is `pattern` with each placeholder replaced by one label
+/// (tried at every length: a label may run into the literal after it).
 fn host_matches(pattern: &str, host: &str) -> bool {
-    let mut parts = pattern.split(PLACEHOLDER);
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = host.strip_prefix(first) else {
-        return false;
-    };
-    for literal in parts {
-        let label_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
-            .count();
-        if label_len == 0 {
-            return false;
+    let host = host.as_bytes();
+    let is_label = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    // reach[i]: the pattern read so far can end at host[i].
+    let mut reach = vec![false; host.len() + 1];
+    reach[0] = true;
+    for (k, literal) in pattern.split(PLACEHOLDER).enumerate() {
+        if k > 0 {
+            let mut next = vec![false; host.len() + 1];
+            for start in (0..host.len()).filter(|&i| reach[i]) {
+                for end in start + 1..=host.len() {
+                    if !is_label(host[end - 1]) {
+                        break;
+                    }
+                    next[end] = true;
+                }
+            }
+            reach = next;
         }
-        rest = &rest[label_len..];
-        match rest.strip_prefix(literal) {
-            Some(r) => rest = r,
-            None => return false,
+        let literal = literal.as_bytes();
+        let mut next = vec![false; host.len() + 1];
+        for i in (0..=host.len()).filter(|&i| reach[i]) {
+            if host[i..].starts_with(literal) {
+                next[i + literal.len()] = true;
+            }
         }
+        reach = next;
     }
-    rest.is_empty()
+    reach[host.len()]
 }
 
 /// `Providers::target` from a gateway path or a Universal step, with config
