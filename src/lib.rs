@@ -34,6 +34,10 @@ pub mod usage;
 
 pub mod ffi;
 
+// Entry points for the fuzz targets in fuzz/ (see README, "Fuzzing").
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use cancel::CancelToken;
 pub use config::Config;
 pub use error::{Error, ErrorKind};

@@ -68,7 +68,7 @@ pub const CONTROL_PREFIX: &str = "cf-aig-";
 
 /// Headers the transport owns; a caller's copy would conflict with the real
 /// framing or target, so they are not forwarded.
-const TRANSPORT_HEADERS: &[&str] = &[
+pub(crate) const TRANSPORT_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "transfer-encoding",

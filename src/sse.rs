@@ -103,6 +103,11 @@ impl SseParser {
         mut bytes: &[u8],
         on_event: &mut dyn FnMut(&SseEvent<'_>) -> bool,
     ) -> Result<bool, EventTooLarge> {
+        if bytes.is_empty() {
+            // Found by fuzzing: an empty piece between CR and LF must not
+            // forget the CR (the LF would end a second, blank line).
+            return Ok(true);
+        }
         if self.after_cr && bytes.first() == Some(&b'\n') {
             bytes = &bytes[1..];
         }
@@ -378,6 +383,20 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(parse_in_pieces(&stream, &mut random), whole);
         }
+    }
+
+    #[test]
+    fn an_empty_piece_inside_crlf_changes_nothing() {
+        let mut p = SseParser::new(1024);
+        let mut events = Vec::new();
+        for piece in [&b"data: a\r"[..], b"", b"\ndata: b\r\n\r\n"] {
+            p.feed(piece, &mut |e| {
+                events.push(OwnedEvent::from_event(e));
+                true
+            })
+            .unwrap();
+        }
+        assert_eq!(events, vec![ev("message", "a\nb", "")]);
     }
 
     #[test]
