@@ -6,13 +6,14 @@
 #                     in fuzz/artifacts/ (FUZZ_TARGETS, FUZZ_JOBS to narrow
 #                     or parallelise). Not part of `make test`.
 #   make fuzz-smoke   replay fuzz/corpus and fuzz/regressions, then fuzz each
-#                     target FUZZ_SMOKE_SECONDS (default 5). Part of
+#                     target FUZZ_SMOKE_RUNS times (default 50000, fixed seed;
+#                     FUZZ_SMOKE_SECONDS caps each, default 20). Part of
 #                     `make test`.
 #
 # libfuzzer-sys compiles libFuzzer from C++ (build-essential, in .ci/apt-packages).
 
 FUZZ_SECONDS       ?= 180
-FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SECONDS ?= 20
 
 .PHONY: fuzz fuzz-smoke
 EXTRA_TESTS += fuzz-smoke

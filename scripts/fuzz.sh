@@ -102,8 +102,11 @@ smoke() {
         replay_regressions "$t"
         # A scratch corpus: the run must not grow the one in the repo.
         rm -rf "$WORK/smoke/$t" && mkdir -p "$WORK/smoke/$t" "$WORK/artifacts/$t"
-        # A fixed seed: the same binary makes the same mutations, run after run.
+        # A fixed seed and a fixed number of runs: the same binary makes the
+        # same mutations, run after run, so the smoke does not turn red by
+        # chance on a faster machine; the time is only a cap.
         if ! AIGW_FUZZ_KNOWN_DEFECTS=$KNOWN "$BIN/$t" -max_total_time="$seconds" $(dict "$t") \
+            -runs="${FUZZ_SMOKE_RUNS:-50000}" \
             -seed="${FUZZ_SEED:-1}" -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$t/" \
             "$WORK/smoke/$t" "$FUZZ/corpus/$t" >"$WORK/$t.smoke.log" 2>&1; then
             tail -n 40 "$WORK/$t.smoke.log" >&2

@@ -217,7 +217,8 @@ impl Providers {
             // caller's keys elsewhere.
             check_placeholder(provider, "resource", resource, Slot::HostLabel)
                 .map_err(Error::invalid_request)?;
-            check_placeholder(provider, "deployment", deployment, Slot::PathSegment)
+            let slot = slot_in(&base, "{deployment}");
+            check_placeholder(provider, "deployment", deployment, slot)
                 .map_err(Error::invalid_request)?;
             base = base
                 .replace("{resource}", resource)
@@ -230,7 +231,7 @@ impl Providers {
                     "provider {provider} needs \"account_id\" in the gateway config"
                 ))
             })?;
-            check_placeholder(provider, "account_id", id, Slot::PathSegment)
+            check_placeholder(provider, "account_id", id, slot_in(&base, "{account_id}"))
                 .map_err(Error::invalid_config)?;
             base = base.replace("{account_id}", id);
         }
@@ -256,6 +257,19 @@ enum Slot {
     HostLabel,
     /// One path segment (`{deployment}`, `{account_id}`).
     PathSegment,
+}
+
+/// The slot a placeholder fills in a base URL: a host label when it stands
+/// in the authority (an override such as `https://{deployment}.example`),
+/// else a path segment.
+fn slot_in(base: &str, placeholder: &str) -> Slot {
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains(placeholder) {
+        Slot::HostLabel
+    } else {
+        Slot::PathSegment
+    }
 }
 
 /// Checks that a placeholder's value can only fill its slot. The message
@@ -619,6 +633,20 @@ mod tests {
         }
         assert_eq!(split_path("openai").unwrap(), ("openai", ""));
         assert_eq!(split_path("openai?x=1").unwrap(), ("openai", "?x=1"));
+    }
+
+    #[test]
+    fn a_placeholder_in_an_override_host_takes_only_a_dns_label() {
+        // Found by the url fuzz target: `~` filled a host slot.
+        let p = providers(&[("azure-openai", "http://12{deployment}")], None);
+        let e = p
+            .target("azure-openai", "r/dep~1/chat/completions")
+            .unwrap_err();
+        assert!(e.message.contains("DNS label"), "{}", e.message);
+        let t = p
+            .target("azure-openai", "r/dep-1/chat/completions")
+            .unwrap();
+        assert_eq!(t.url, "http://12dep-1/chat/completions");
     }
 
     #[test]
