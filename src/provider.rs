@@ -148,6 +148,9 @@ pub fn without_userinfo(url: &str) -> String {
 pub struct Providers {
     overrides: BTreeMap<String, ProviderOverride>,
     account_id: Option<String>,
+    /// The origin of every base without placeholders, parsed once: most
+    /// requests then check their URL's origin with a prefix comparison.
+    base_origins: BTreeMap<String, Origin>,
 }
 
 /// Where one request goes.
@@ -166,9 +169,23 @@ impl Providers {
         overrides: BTreeMap<String, ProviderOverride>,
         account_id: Option<String>,
     ) -> Providers {
+        // By slug, not by base: a base may hold userinfo, and this is Debug.
+        let base_origins = BUILTIN_PROVIDERS
+            .iter()
+            .filter(|b| !overrides.contains_key(b.slug))
+            .map(|b| (b.slug, b.base_url))
+            .chain(
+                overrides
+                    .iter()
+                    .map(|(s, o)| (s.as_str(), o.base_url.as_str())),
+            )
+            .filter(|(_, base)| !base.contains('{'))
+            .filter_map(|(slug, base)| Some((slug.to_string(), origin_of(base)?)))
+            .collect();
         Providers {
             overrides,
             account_id,
+            base_origins,
         }
     }
 
@@ -241,7 +258,10 @@ impl Providers {
             url.push('?');
             url.push_str(q);
         }
-        let origin = check_same_origin(provider, &base, &url)?;
+        let origin = match self.base_origins.get(provider) {
+            Some(known) if same_authority_text(&base, &url) => known.clone(),
+            _ => check_same_origin(provider, &base, &url)?,
+        };
         Ok(Target {
             provider: provider.to_string(),
             url,
@@ -364,6 +384,21 @@ fn decode_path_escapes(path: &str) -> String {
         i += c.len_utf8().max(1);
     }
     out
+}
+
+/// Whether `url` starts with `base`'s `scheme://authority` text and ends it
+/// there too (a `/`, `?` or the end follows): then both parse to the same
+/// origin, and the URL need not be parsed again.
+fn same_authority_text(base: &str, url: &str) -> bool {
+    let Some(scheme_end) = base.find("://") else {
+        return false;
+    };
+    let after = scheme_end + 3;
+    let end = base[after..]
+        .find(['/', '?', '#'])
+        .map_or(base.len(), |i| after + i);
+    let prefix = &base[..end];
+    url.starts_with(prefix) && matches!(url.as_bytes().get(prefix.len()), None | Some(b'/' | b'?'))
 }
 
 /// The invariant every upstream URL keeps, checked after it is built from
