@@ -6,12 +6,14 @@
 //! per dialect (`openai`, `anthropic`, `gemini`), each reading into and
 //! writing out of the hub. This module plans a translated step and
 //! translates answers back; `sink` does it for streams. It depends on the
-//! core's `provider`, `credentials`, `sse`, `stream` and `response` only.
+//! core's `provider`, `credentials`, `sse`, `stream` and `response` only;
+//! `routed` (`dynamic/<route>`) also on `routing` and the gateway's run loop.
 
 pub mod anthropic;
 pub mod gemini;
 pub mod hub;
 pub mod openai;
+pub mod routed;
 mod sink;
 
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::response::Response;
 use crate::sse::{SseEvent, SseParser};
 use hub::{ChatRequest, Delta, TokenUsage};
 
-pub use sink::CompatSink;
+pub use sink::{CompatSink, StepTranslations};
 
 /// Response headers naming the provider and model that served.
 pub const PROVIDER_HEADER: &str = "cf-aig-provider";
