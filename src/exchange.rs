@@ -275,7 +275,7 @@ impl Gateway {
                 };
                 let head = match wrapped {
                     Ok(mut compat) => {
-                        let run = match source.as_deref_mut() {
+                        let run = match source {
                             Some(s) => run_stream_steps(self, plan, s, scope, trace, &mut compat),
                             None => run_stream(self, plan, scope, trace, &mut compat),
                         }

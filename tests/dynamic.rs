@@ -590,3 +590,49 @@ fn a_budget_store_that_fails_closed_refuses_naming_redis() {
     assert!(e.message.contains("Redis"), "{}", e.message);
     assert_eq!(mock.requests(), 0);
 }
+
+/// One HTTP/1.1 request to the loopback server; the raw answer.
+fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn through_the_server_a_spent_route_budget_is_a_429_with_retry_after() {
+    use aigw::server::{Server, ServerOptions};
+    let mock = MockServer::start().unwrap();
+    let gw = Arc::new(gateway(&mock, &[], count_budget(1, false), ""));
+    let server = Server::start(gw, ServerOptions::parse(None).unwrap()).unwrap();
+    let body = chat("dynamic/budgeted").to_string();
+    let meta = ("cf-aig-metadata", r#"{"user_id":"erin"}"#);
+    let ok = http_post(server.port(), "/compat/chat/completions", &[meta], &body);
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.to_ascii_lowercase().contains("cf-aig-route: budgeted"), "{ok}");
+    let refused = http_post(server.port(), "/compat/chat/completions", &[meta], &body);
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    let lower = refused.to_ascii_lowercase();
+    // The budget's window is an hour: the wait is stated in whole seconds.
+    let retry: u64 = lower
+        .split("\r\nretry-after: ")
+        .nth(1)
+        .and_then(|v| v.split("\r\n").next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {refused}"));
+    assert!((3000..=3600).contains(&retry), "Retry-After {retry}");
+    // The caller's error format on compat paths.
+    assert!(refused.contains("\"error\""), "{refused}");
+    assert_eq!(mock.requests(), 1);
+}

@@ -82,7 +82,7 @@ pub fn plan(
         route: route.to_string(),
         headers: headers.to_vec(),
         drop_params,
-        settings: settings.clone(),
+        settings: *settings,
         metadata: metadata.cloned(),
         body: value,
     }))
@@ -124,7 +124,7 @@ impl<'a> RouteSteps<'a> {
         body["model"] = json!(format!("{}/{}", choice.provider, choice.model));
         // The element's own timeout and retries win over the request's and
         // gateway's controls.
-        let mut settings = self.request.settings.clone();
+        let mut settings = self.request.settings;
         settings.max_attempts = choice.max_attempts();
         if let Some(ms) = choice.timeout_ms {
             settings.request_timeout = Some(Duration::from_millis(ms));
