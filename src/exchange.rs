@@ -185,7 +185,7 @@ impl Gateway {
         mode: &mut Mode<'_>,
         trace: &mut Trace,
         facts: &mut Facts,
-        mut source: Option<&mut RouteSteps<'_>>,
+        source: Option<&mut RouteSteps<'_>>,
     ) -> Result<Response> {
         let cache_plan = self.cache_plan(request, plan);
         let mut claim = None;

@@ -2,6 +2,10 @@
 //! OpenAI, Anthropic and Gemini dialects: every element type, budgets,
 //! fallback, streams, cooldowns, the route headers and the log record.
 
+#[allow(dead_code)]
+#[path = "redis_server/mod.rs"]
+mod redis_server;
+
 use std::sync::Arc;
 
 use aigw::log::LogFilter;
@@ -588,6 +592,29 @@ fn a_budget_store_that_fails_closed_refuses_naming_redis() {
     let e = as_user(&gw, "dave").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Connect);
     assert!(e.message.contains("Redis"), "{}", e.message);
+    assert!(
+        e.message.contains("route budgeted: element budget"),
+        "{}",
+        e.message
+    );
+    assert_eq!(mock.requests(), 0);
+
+    // Cooldowns live there too: a model element that may be skipped cannot
+    // be checked, so the request is refused rather than sent blind.
+    let gw = gateway(
+        &mock,
+        &[],
+        two_models(),
+        &format!(
+            r#", "cooldown": {{"after_failures": 1, "seconds": 60}}, "shared_state": {{"redis_url": "redis://127.0.0.1:{port}/0", "on_error": "fail_closed"}}"#
+        ),
+    );
+    let e = gw
+        .send(&request("compat/chat/completions", &chat("dynamic/r"), &[]))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Connect);
+    assert!(e.message.contains("cooldown store"), "{}", e.message);
+    assert!(e.message.contains("Redis"), "{}", e.message);
     assert_eq!(mock.requests(), 0);
 }
 
@@ -620,19 +647,51 @@ fn through_the_server_a_spent_route_budget_is_a_429_with_retry_after() {
     let meta = ("cf-aig-metadata", r#"{"user_id":"erin"}"#);
     let ok = http_post(server.port(), "/compat/chat/completions", &[meta], &body);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
-    assert!(ok.to_ascii_lowercase().contains("cf-aig-route: budgeted"), "{ok}");
+    assert!(
+        ok.to_ascii_lowercase().contains("cf-aig-route: budgeted"),
+        "{ok}"
+    );
     let refused = http_post(server.port(), "/compat/chat/completions", &[meta], &body);
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     let lower = refused.to_ascii_lowercase();
-    // The budget's window is an hour: the wait is stated in whole seconds.
+    // A fixed window of an hour, aligned to the clock: the wait is what is
+    // left of it, in whole seconds.
     let retry: u64 = lower
         .split("\r\nretry-after: ")
         .nth(1)
         .and_then(|v| v.split("\r\n").next())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no Retry-After: {refused}"));
-    assert!((3000..=3600).contains(&retry), "Retry-After {retry}");
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
     // The caller's error format on compat paths.
     assert!(refused.contains("\"error\""), "{refused}");
     assert_eq!(mock.requests(), 1);
+}
+
+#[test]
+fn two_gateways_on_one_redis_share_a_route_budget_exactly() {
+    let redis = redis_server::RedisServer::start();
+    let mock = MockServer::start().unwrap();
+    let shared = format!(
+        r#", "shared_state": {{"redis_url": "{}", "key_prefix": "dyn-{}:"}}"#,
+        redis.url(),
+        std::process::id()
+    );
+    let gws: Vec<Arc<Gateway>> = (0..2)
+        .map(|_| Arc::new(gateway(&mock, &[], count_budget(3, false), &shared)))
+        .collect();
+    let threads: Vec<_> = (0..12)
+        .map(|i| {
+            let gw = gws[i % 2].clone();
+            std::thread::spawn(move || as_user(&gw, "frank").map(|r| r.status))
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let admitted = results.iter().filter(|r| matches!(r, Ok(200))).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.kind == ErrorKind::RateLimited))
+        .count();
+    assert_eq!((admitted, refused), (3, 9), "{results:?}");
+    assert_eq!(mock.requests(), 3);
 }

@@ -180,7 +180,10 @@ pub fn plan_step(
     if provider == "dynamic" {
         return Err(Error::new(
             ErrorKind::UnknownProvider,
-            format!("{}: no route named {model:?} is configured", caller.name()),
+            format!(
+                "{}: model \"dynamic/{model}\": a route is invoked as a request's own model, not from a Universal step or a route",
+                caller.name()
+            ),
         ));
     }
     // Unknown providers are refused here, by the same rule as provider paths.
