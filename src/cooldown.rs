@@ -84,15 +84,27 @@ fn key(provider: &str, model: &str) -> String {
 impl Gateway {
     /// How much longer `step`'s target is cooling down, if cooldowns are on
     /// and it is. Counts the skip in the metrics: the caller skips it.
-    pub(crate) fn cooling_skip(&self, step: &PlannedStep) -> Option<Duration> {
-        self.config.cooldown?;
+    /// A store error (shared state with `fail_closed`; `fail_open` never
+    /// returns one) refuses the call with `Connect`, naming the store.
+    pub(crate) fn cooling_skip(
+        &self,
+        step: &PlannedStep,
+    ) -> crate::error::Result<Option<Duration>> {
+        if self.config.cooldown.is_none() {
+            return Ok(None);
+        }
         let (provider, model) = target_of(step);
         let left = self
             .cooldowns
             .cooling(&key(&provider, &model), None)
-            .ok()??;
+            .map_err(|e| {
+                crate::error::Error::new(ErrorKind::Connect, format!("cooldown store: {e}"))
+            })?;
+        let Some(left) = left else {
+            return Ok(None);
+        };
         self.metrics.cooldown_skipped(&provider, &model, left);
-        Some(left)
+        Ok(Some(left))
     }
 
     /// Counts an attempt's outcome toward its target's cooldown.

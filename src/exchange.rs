@@ -7,6 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cache::{
     CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
 };
+use crate::compat::CompatSink;
+use crate::compat::routed::RouteSteps;
 use crate::error::{Error, ErrorKind, Result};
 use crate::gateway::{
     Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, millis, read_whole,
@@ -16,7 +18,7 @@ use crate::metrics::Observation;
 use crate::request::Request;
 use crate::response::Response;
 use crate::sse::{SseEvent, is_error_event};
-use crate::stream::{StreamSink, is_event_stream, replay, run_stream};
+use crate::stream::{StreamSink, is_event_stream, replay, run_stream, run_stream_steps};
 use crate::transport::io_scope::IoScope;
 use crate::usage::{StreamUsage, Usage, cost, usage_of_body};
 
@@ -105,11 +107,33 @@ impl Gateway {
                 .push((EVENT_ID_HEADER.into(), event_id.clone()));
         }
         let scope = IoScope::enter(request.cancel.clone());
-        let result = self.exchange_plan(
-            request, &mut plan, &scope, &mut mode, &mut trace, &mut facts,
-        );
+        // `dynamic/<route>`: the route is walked as the run needs steps.
+        let routed = plan.route.clone();
+        let mut source = None;
+        let result = match routed
+            .as_deref()
+            .map(|r| RouteSteps::new(self, r))
+            .transpose()
+        {
+            Ok(s) => {
+                source = s;
+                self.exchange_plan(
+                    request,
+                    &mut plan,
+                    &scope,
+                    &mut mode,
+                    &mut trace,
+                    &mut facts,
+                    source.as_mut(),
+                )
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(source) = source.as_mut() {
+            source.conclude(&mut plan, &mut trace);
+        }
         let stream = matches!(mode, Mode::Stream(_));
-        self.finish(
+        let cost = self.finish(
             request,
             Some(&plan),
             &id,
@@ -119,6 +143,11 @@ impl Gateway {
             stream,
             &result,
         );
+        // Cost budgets are charged once the cost is known (a stream's at its end).
+        if let (Some(source), Some(cost)) = (source.as_mut(), cost) {
+            // The response is delivered: a store error here cannot refuse it.
+            let _ = source.settle(cost);
+        }
         result
     }
 
@@ -147,6 +176,7 @@ impl Gateway {
         Some((key, ttl))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn exchange_plan(
         &self,
         request: &Request,
@@ -155,6 +185,7 @@ impl Gateway {
         mode: &mut Mode<'_>,
         trace: &mut Trace,
         facts: &mut Facts,
+        source: Option<&mut RouteSteps<'_>>,
     ) -> Result<Response> {
         let cache_plan = self.cache_plan(request, plan);
         let mut claim = None;
@@ -216,7 +247,7 @@ impl Gateway {
         let keep_body = claim.is_some() || self.wants_payloads(plan);
         let (response, body) = match mode {
             Mode::Whole => {
-                let response = self.run_whole(plan, scope, trace)?;
+                let response = self.run_whole(plan, scope, trace, source)?;
                 facts.usage = usage_of_body(&response.body);
                 facts.response_size = response.body.len();
                 let body = keep_body.then(|| response.body.clone());
@@ -238,11 +269,18 @@ impl Gateway {
                     error_event: None,
                 };
                 // The unified API (src/compat) translates streams on the way.
-                let head = match crate::compat::CompatSink::wrap(plan, &mut tap) {
+                let wrapped = match source.as_deref() {
+                    Some(s) => Ok(CompatSink::wrap_shared(s.translations(), &mut tap)),
+                    None => CompatSink::wrap(plan, &mut tap),
+                };
+                let head = match wrapped {
                     Ok(mut compat) => {
-                        let run = run_stream(self, plan, scope, trace, &mut compat)
-                            .map_err(|e| compat.take_failure().unwrap_or(e))
-                            .and_then(|head| compat.finish().map(|()| head));
+                        let run = match source {
+                            Some(s) => run_stream_steps(self, plan, s, scope, trace, &mut compat),
+                            None => run_stream(self, plan, scope, trace, &mut compat),
+                        }
+                        .map_err(|e| compat.take_failure().unwrap_or(e))
+                        .and_then(|head| compat.finish().map(|()| head));
                         // The hub's usage counts cached input; prefer it.
                         if let Some(u) = compat.usage() {
                             facts.usage = crate::compat::log_usage(u);
@@ -298,19 +336,26 @@ impl Gateway {
         Ok(response)
     }
 
-    fn run_whole(&self, plan: &Plan, scope: &IoScope, trace: &mut Trace) -> Result<Response> {
+    fn run_whole(
+        &self,
+        plan: &Plan,
+        scope: &IoScope,
+        trace: &mut Trace,
+        source: Option<&mut RouteSteps<'_>>,
+    ) -> Result<Response> {
         let limit = self.config.max_response_body_bytes;
-        let finished = self.run(
-            plan,
-            scope,
-            trace,
-            &mut |step, upstream, state| match read_whole(plan, step, upstream, limit, state) {
-                Ok(r) if r.is_success() => Verdict::Served(r),
-                Ok(r) => Verdict::Rejected(r),
-                Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
-                Err(e) => Verdict::Failed(e),
-            },
-        )?;
+        let mut judge = |step: &PlannedStep, upstream, state: &_| match read_whole(
+            plan, step, upstream, limit, state,
+        ) {
+            Ok(r) if r.is_success() => Verdict::Served(r),
+            Ok(r) => Verdict::Rejected(r),
+            Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
+            Err(e) => Verdict::Failed(e),
+        };
+        let finished = match source {
+            Some(source) => self.run_steps(plan, source, scope, trace, &mut judge),
+            None => self.run(plan, scope, trace, &mut judge),
+        }?;
         Ok(match finished {
             Finished::Served(r) | Finished::Exhausted(r) => r,
         })
@@ -321,6 +366,7 @@ impl Gateway {
     }
 
     /// Records the call: metrics always, a log record unless turned off.
+    /// Returns the call's cost, when known.
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
@@ -332,7 +378,7 @@ impl Gateway {
         facts: &Facts,
         stream: bool,
         result: &Result<Response>,
-    ) {
+    ) -> Option<f64> {
         let duration = trace.started.elapsed();
         let step_index = match result {
             Ok(r) => Some(r.step),
@@ -385,7 +431,7 @@ impl Gateway {
             .and_then(|f| f.collect_log)
             .unwrap_or(self.config.collect_logs);
         if !collect {
-            return;
+            return cost;
         }
         let payloads = plan.is_some_and(|p| self.wants_payloads(p));
         let record = LogRecord {
@@ -428,6 +474,7 @@ impl Gateway {
             },
         };
         self.logs.record(record);
+        cost
     }
 }
 

@@ -29,7 +29,7 @@ pub const STEP_HEADER: &str = "cf-aig-step";
 #[derive(Debug)]
 pub struct Gateway {
     pub(crate) config: Config,
-    providers: Providers,
+    pub(crate) providers: Providers,
     upstream: Upstream,
     pub(crate) cache: ResponseCache,
     pub(crate) limiter: Option<RateLimiter>,
@@ -95,6 +95,9 @@ pub struct Plan {
     pub features: FeatureControls,
     /// Headers the gateway adds to the response (log id, cache status, ...).
     pub response_headers: Vec<(String, String)>,
+    /// A unified request for `dynamic/<route>`: `steps` starts empty and is
+    /// planned as the route is walked (see `compat::routed`).
+    pub route: Option<Arc<crate::compat::routed::RoutedRequest>>,
 }
 
 /// Where [`Gateway::run_steps`] takes its steps from, one at a time: a
@@ -305,12 +308,31 @@ impl Gateway {
                 universal: true,
                 features,
                 response_headers: Vec::new(),
+                route: None,
             });
         }
 
         // The unified API (src/compat): one translated step.
         if let Some(caller) = crate::compat::Caller::for_path(path) {
             let drop = features.drop_params.unwrap_or(self.config.drop_params);
+            let settings = base.resolve();
+            if let Some(routed) = crate::compat::routed::plan(
+                self,
+                caller,
+                &request.body,
+                &forward,
+                drop,
+                &settings,
+                features.metadata.as_ref(),
+            )? {
+                return Ok(Plan {
+                    steps: Vec::new(),
+                    universal: false,
+                    features,
+                    response_headers: Vec::new(),
+                    route: Some(Arc::new(routed)),
+                });
+            }
             let step = crate::compat::plan_step(
                 &self.providers,
                 &self.config,
@@ -319,13 +341,14 @@ impl Gateway {
                 forward,
                 drop,
                 0,
-                base.resolve(),
+                settings,
             )?;
             return Ok(Plan {
                 steps: vec![step],
                 universal: false,
                 features,
                 response_headers: Vec::new(),
+                route: None,
             });
         }
 
@@ -347,6 +370,7 @@ impl Gateway {
             universal: false,
             features,
             response_headers: Vec::new(),
+            route: None,
         })
     }
 
@@ -451,7 +475,12 @@ impl Gateway {
             } else {
                 who
             };
-            if let Some(left) = (!next.last).then(|| self.cooling_skip(step)).flatten() {
+            let cooling = if next.last {
+                None
+            } else {
+                self.cooling_skip(step)?
+            };
+            if let Some(left) = cooling {
                 // As if it had failed at once: the next choice runs.
                 let why = format!(
                     "skipped: cooling down for {} s more after failing repeatedly",

@@ -107,6 +107,7 @@ fn run_route(gw: &Gateway, metadata: Value) -> Ran {
         universal: false,
         features: Default::default(),
         response_headers: Vec::new(),
+        route: None,
     };
     let mut source = RouteSteps {
         gw,
@@ -296,6 +297,7 @@ fn a_stream_through_a_route_falls_back_before_its_first_event() {
         universal: false,
         features: Default::default(),
         response_headers: Vec::new(),
+        route: None,
     };
     let mut source = RouteSteps {
         gw: &gw,

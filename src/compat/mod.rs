@@ -6,12 +6,14 @@
 //! per dialect (`openai`, `anthropic`, `gemini`), each reading into and
 //! writing out of the hub. This module plans a translated step and
 //! translates answers back; `sink` does it for streams. It depends on the
-//! core's `provider`, `credentials`, `sse`, `stream` and `response` only.
+//! core's `provider`, `credentials`, `sse`, `stream` and `response` only;
+//! `routed` (`dynamic/<route>`) also on `routing` and the gateway's run loop.
 
 pub mod anthropic;
 pub mod gemini;
 pub mod hub;
 pub mod openai;
+pub mod routed;
 mod sink;
 
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::response::Response;
 use crate::sse::{SseEvent, SseParser};
 use hub::{ChatRequest, Delta, TokenUsage};
 
-pub use sink::CompatSink;
+pub use sink::{CompatSink, StepTranslations};
 
 /// Response headers naming the provider and model that served.
 pub const PROVIDER_HEADER: &str = "cf-aig-provider";
@@ -178,7 +180,10 @@ pub fn plan_step(
     if provider == "dynamic" {
         return Err(Error::new(
             ErrorKind::UnknownProvider,
-            format!("{}: no route named {model:?} is configured", caller.name()),
+            format!(
+                "{}: model \"dynamic/{model}\": a route is invoked as a request's own model, not from a Universal step or a route",
+                caller.name()
+            ),
         ));
     }
     // Unknown providers are refused here, by the same rule as provider paths.

@@ -3,6 +3,8 @@
 //! commit and hands the caller translated events (`on_event`) and their SSE
 //! bytes (`on_data`) as they come, holding nothing back but one event.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{CompatStep, OutEvent, StreamTranslator};
@@ -28,9 +30,13 @@ enum Active {
     },
 }
 
+/// The translation of each step, by index. A routed request's steps are
+/// planned while the stream runs, so its list is shared with the step source.
+pub type StepTranslations = Rc<RefCell<Vec<Option<Arc<CompatStep>>>>>;
+
 pub struct CompatSink<'a> {
     inner: &'a mut dyn StreamSink,
-    steps: Vec<Option<Arc<CompatStep>>>,
+    steps: StepTranslations,
     active: Active,
     out: Vec<OutEvent>,
     bytes: Vec<u8>,
@@ -49,12 +55,27 @@ impl<'a> CompatSink<'a> {
         }
         Ok(CompatSink {
             inner,
-            steps: plan.steps.iter().map(|s| s.compat.clone()).collect(),
+            steps: Rc::new(RefCell::new(
+                plan.steps.iter().map(|s| s.compat.clone()).collect(),
+            )),
             active: Active::Plain,
             out: Vec::new(),
             bytes: Vec::new(),
             failure: None,
         })
+    }
+
+    /// For steps planned as the run goes (a `dynamic/<route>` walk): `steps`
+    /// is filled by the step source before each step runs.
+    pub fn wrap_shared(steps: StepTranslations, inner: &'a mut dyn StreamSink) -> CompatSink<'a> {
+        CompatSink {
+            inner,
+            steps,
+            active: Active::Plain,
+            out: Vec::new(),
+            bytes: Vec::new(),
+            failure: None,
+        }
     }
 
     /// The translation's own failure, which explains an abort.
@@ -116,7 +137,7 @@ impl<'a> CompatSink<'a> {
 
 impl StreamSink for CompatSink<'_> {
     fn on_response(&mut self, head: &Response) -> bool {
-        let step = self.steps.get(head.step).cloned().flatten();
+        let step = self.steps.borrow().get(head.step).cloned().flatten();
         self.active = match step {
             Some(step) if head.is_success() && step.stream && is_event_stream(head) => {
                 Active::Stream {
