@@ -36,6 +36,6 @@ server-sdk-install:
 
 server-test: lib server-sdk-install
 	@test -x $(AIGW_BIN) || { echo "error: $(AIGW_BIN) was not built" >&2; exit 1; }
-	@echo "==> server: aigw serve with curl, openai (Python, Node) and @huggingface/inference"
+	@echo "==> server: aigw serve with curl, openai (Python, Node), anthropic, google-genai and @huggingface/inference"
 	@AIGW_BIN=$(abspath $(AIGW_BIN)) SDK_DIR=$(abspath $(SERVER_SDK)) $(WITH_MOCK) tests/server-sdk/run.sh
 	@echo "==> server-test: ok"
