@@ -1,9 +1,11 @@
 # The loopback server with real clients (tests/server-sdk/run.sh): `aigw
-# serve` against the mock, driven by the seed's curl commands, the openai
-# Python SDK, the openai npm package and @huggingface/inference 4.x.
+# serve` against the mock, driven by the seed's curl commands, the openai,
+# anthropic and google-genai Python SDKs (the unified API at /compat and the
+# pass-through paths), the openai npm package and @huggingface/inference 4.x.
 #
-#   make server-test   installs the SDKs if missing (pip: openai; npm:
-#                      openai, @huggingface/inference@4 into build/server-sdk/),
+#   make server-test   installs the SDKs if missing (pip: openai, anthropic,
+#                      google-genai; npm: openai, @huggingface/inference@4
+#                      into build/server-sdk/),
 #                      then runs the suite
 #
 # Node and npm come from Debian (.ci/apt-packages); the packages from PyPI
@@ -21,8 +23,9 @@ server-sdk-install:
 	@# a Debian npm would conflict with, so it is not in .ci/apt-packages.
 	@command -v npm >/dev/null || { echo "==> apt-get install npm"; \
 	    apt-get install -y --no-install-recommends npm </dev/null; }
-	@python3 -c 'import openai' 2>/dev/null || { \
-	    echo "==> pip install openai"; python3 -m pip install --quiet openai; }
+	@python3 -c 'import openai, anthropic, google.genai' 2>/dev/null || { \
+	    echo "==> pip install openai anthropic google-genai"; \
+	    python3 -m pip install --quiet openai anthropic google-genai; }
 	@mkdir -p $(SERVER_SDK)
 	@test -f $(SERVER_SDK)/package.json || echo '{"private":true}' > $(SERVER_SDK)/package.json
 	@if [ ! -d $(SERVER_SDK)/node_modules/openai ] || \
@@ -33,6 +36,6 @@ server-sdk-install:
 
 server-test: lib server-sdk-install
 	@test -x $(AIGW_BIN) || { echo "error: $(AIGW_BIN) was not built" >&2; exit 1; }
-	@echo "==> server: aigw serve with curl, openai (Python, Node) and @huggingface/inference"
+	@echo "==> server: aigw serve with curl, openai (Python, Node), anthropic, google-genai and @huggingface/inference"
 	@AIGW_BIN=$(abspath $(AIGW_BIN)) SDK_DIR=$(abspath $(SERVER_SDK)) $(WITH_MOCK) tests/server-sdk/run.sh
 	@echo "==> server-test: ok"

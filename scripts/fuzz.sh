@@ -30,7 +30,7 @@ HOST=$(rustc -vV | sed -n 's/^host: //p')
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/$HOST/release
 WORK=$ROOT/build/fuzz
-ALL_TARGETS="universal config controls sse url redact"
+ALL_TARGETS="universal config controls sse url redact compat_request compat_answer"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 
 SANCOV="-Cpasses=sancov-module \

@@ -599,3 +599,369 @@ mod tests {
         );
     }
 }
+
+// ---- the unified API's translators (src/compat) ----------------------------
+
+/// The caller formats and the target providers (one per upstream dialect)
+/// the compat targets pick from with their first byte.
+const COMPAT_CALLERS: [crate::compat::Caller; 3] = [
+    crate::compat::Caller::Chat,
+    crate::compat::Caller::Messages,
+    crate::compat::Caller::Embeddings,
+];
+const COMPAT_PROVIDERS: [&str; 3] = ["anthropic", "google-ai-studio", "openai"];
+
+/// Bases on 127.0.0.1 (nothing is sent) with a path, so a URL that leaves
+/// the base's path or origin is seen; each provider holds a stored key.
+static COMPAT_CONFIG: Lazy<(Config, Providers)> = Lazy::new(|| {
+    let config = Config::parse(Some(&format!(
+        r#"{{"providers":{{
+            "anthropic":{{"base_url":"http://127.0.0.1:9/ant","api_key":"{CANARY}"}},
+            "google-ai-studio":{{"base_url":"http://127.0.0.1:9/goog","api_key":"{CANARY}"}},
+            "openai":{{"base_url":"http://127.0.0.1:9/oai/v1","api_key":"{CANARY}"}}}}}}"#
+    )))
+    .expect("the compat fuzz config");
+    let providers = Providers::new(config.providers.clone(), config.account_id.clone());
+    (config, providers)
+});
+
+/// `compat::plan_step`: the first byte picks the caller's format, the target
+/// provider and whether the caller sends a key (the rest is the request
+/// body; unless bit 6 is set, a JSON object's `model` is pointed at the
+/// picked provider). Never panics; a refusal is an invalid request or an
+/// unknown provider and never shows the key; an accepted request's upstream
+/// body is JSON (with the provider's model where the format has one), its
+/// URL is under the configured base, and the key is in the provider's own
+/// header, once.
+pub fn compat_request(data: &[u8]) {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let caller = COMPAT_CALLERS[usize::from(pick % 3)];
+    let provider = COMPAT_PROVIDERS[usize::from(pick / 3 % 3)];
+    let caller_key = pick & 0x80 != 0;
+    let mut body = body.to_vec();
+    if pick & 0x40 == 0 {
+        if let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(&body) {
+            let model = match o.get("model") {
+                Some(Value::String(m)) => m.split_once('/').map_or(m.as_str(), |(_, m)| m),
+                _ => "m",
+            };
+            let model = format!("{provider}/{model}");
+            o.insert("model".into(), Value::String(model));
+            body = serde_json::to_vec(&o).unwrap();
+        }
+    }
+    let (config, providers) = &*COMPAT_CONFIG;
+    let key = format!("{CANARY}-caller");
+    let mut headers = vec![("x-other".to_string(), "1".to_string())];
+    if caller_key {
+        headers.push(("Authorization".into(), format!("Bearer {key}")));
+    }
+    let settings = crate::config::Controls::default().resolve();
+    let drop = pick & 0x20 != 0;
+    let step = match crate::compat::plan_step(
+        providers, config, caller, &body, headers, drop, 0, settings,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(
+                matches!(
+                    e.kind,
+                    ErrorKind::InvalidRequest | ErrorKind::UnknownProvider
+                ),
+                "{e:?}"
+            );
+            if !contains(&body, CANARY) {
+                assert!(!e.message.contains(CANARY), "a key in {:?}", e.message);
+            }
+            return;
+        }
+    };
+    let compat = step.compat.as_ref().expect("a compat step");
+    let upstream: Value = match serde_json::from_slice(&step.body) {
+        Ok(v) => v,
+        Err(e) => panic!("the upstream body is not JSON ({e}): {:?}", step.body),
+    };
+    if compat.dialect != crate::compat::Dialect::Gemini {
+        assert_eq!(
+            upstream.get("model").and_then(Value::as_str),
+            Some(compat.model.as_str()),
+            "the upstream model"
+        );
+    }
+    let base = &config.providers[compat.provider.as_str()].base_url;
+    assert!(
+        step.target.url.starts_with(&format!("{base}/")),
+        "URL {:?} is not under {base:?}",
+        step.target.url
+    );
+    check_origin(base, &step.target.url);
+    let own = crate::credentials::credential_header(&compat.provider).name;
+    let creds: Vec<&(String, String)> = step
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            crate::credentials::CREDENTIAL_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+        })
+        .collect();
+    let want = if caller_key { key.as_str() } else { CANARY };
+    assert!(
+        creds.len() == 1
+            && creds[0].0.eq_ignore_ascii_case(own)
+            && creds[0].1.trim_start_matches("Bearer ") == want,
+        "credential headers {creds:?}, want {own}: {want}"
+    );
+}
+
+/// Records what a translated stream hands the caller.
+#[derive(Default)]
+struct Recorder {
+    bytes: Vec<u8>,
+    events: Vec<OwnedEvent>,
+}
+
+impl crate::stream::StreamSink for Recorder {
+    fn on_response(&mut self, _: &crate::response::Response) -> bool {
+        true
+    }
+    fn on_data(&mut self, data: &[u8]) -> bool {
+        self.bytes.extend_from_slice(data);
+        true
+    }
+    fn on_event(&mut self, event: &crate::sse::SseEvent<'_>) -> bool {
+        self.events.push(OwnedEvent::from_event(event));
+        true
+    }
+}
+
+/// A fixed, valid request of `caller` for `provider`, planned: the step
+/// whose answers `compat_answer` translates.
+fn answer_step(
+    caller: crate::compat::Caller,
+    provider: &str,
+    stream: bool,
+) -> Option<crate::gateway::PlannedStep> {
+    use crate::compat::Caller;
+    let body = match caller {
+        Caller::Chat => serde_json::json!({"model": format!("{provider}/m"), "stream": stream,
+            "stream_options": {"include_usage": stream},
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}),
+        Caller::Messages => serde_json::json!({"model": format!("{provider}/m"), "stream": stream,
+            "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}]}),
+        Caller::Embeddings => {
+            serde_json::json!({"model": format!("{provider}/m"), "input": ["a", "b"]})
+        }
+    };
+    let (config, providers) = &*COMPAT_CONFIG;
+    let settings = crate::config::Controls::default().resolve();
+    let body = body.to_string().into_bytes();
+    crate::compat::plan_step(
+        providers,
+        config,
+        caller,
+        &body,
+        Vec::new(),
+        false,
+        0,
+        settings,
+    )
+    .ok()
+}
+
+/// Checks `bytes` is an SSE stream of `caller`'s format: every event's data
+/// is JSON (a chat stream may end in one `[DONE]`, last), and Anthropic
+/// events are named for their data's `type`.
+fn check_caller_sse(caller: crate::compat::Caller, bytes: &[u8]) -> Vec<OwnedEvent> {
+    let mut events = Vec::new();
+    let mut parser = SseParser::new(usize::MAX);
+    parser
+        .feed(bytes, &mut |e| {
+            events.push(OwnedEvent::from_event(e));
+            true
+        })
+        .unwrap();
+    // The caller's bytes end on an event boundary: nothing is left over.
+    assert!(
+        bytes.is_empty() || bytes.ends_with(b"\n\n"),
+        "the stream ends mid-event: {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+    for (i, e) in events.iter().enumerate() {
+        if caller == crate::compat::Caller::Chat && e.data == "[DONE]" {
+            assert_eq!(i + 1, events.len(), "[DONE] is not last");
+            continue;
+        }
+        let v: Value = match serde_json::from_str(&e.data) {
+            Ok(v) => v,
+            Err(err) => panic!("event data is not JSON ({err}): {:?}", e.data),
+        };
+        match caller {
+            crate::compat::Caller::Messages => assert_eq!(
+                v.get("type").and_then(Value::as_str),
+                Some(e.event.as_str()),
+                "event name and data type differ"
+            ),
+            _ => assert_eq!(e.event, "message", "a chat event with a name"),
+        }
+    }
+    events
+}
+
+/// A translated answer: a whole answer by `CompatStep::translate_whole`,
+/// a stream through `CompatSink` as the gateway drives it. The first byte
+/// picks the caller's format, the upstream provider, streaming and the
+/// status (2xx or an error); the second seeds the stream's chunking; the
+/// rest is the upstream body. Never panics; the caller gets valid JSON or a
+/// valid SSE stream of its own format, or a protocol / interrupted-stream
+/// error; the chunking changes nothing the caller sees.
+pub fn compat_answer(data: &[u8]) {
+    use crate::compat::{Caller, CompatSink};
+    use crate::stream::StreamSink;
+    let [pick, seed, body @ ..] = data else {
+        return;
+    };
+    let caller = COMPAT_CALLERS[usize::from(pick % 3)];
+    let provider = COMPAT_PROVIDERS[usize::from(pick / 3 % 3)];
+    let stream = pick & 0x40 != 0 && caller != Caller::Embeddings;
+    let status = if pick & 0x80 != 0 {
+        400 + u16::from(*pick & 0x1f)
+    } else {
+        200
+    };
+    let Some(step) = answer_step(caller, provider, stream) else {
+        return; // anthropic has no embeddings
+    };
+    let compat = step.compat.clone().unwrap();
+    let content_type = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let head = crate::response::Response {
+        status,
+        headers: vec![("content-type".into(), content_type.into())],
+        body: Vec::new(),
+        step: 0,
+    };
+
+    // Whole.
+    let mut whole = head.clone();
+    whole.body = body.to_vec();
+    let whole_ok = match compat.translate_whole(&mut whole) {
+        Ok(()) if status != 200 => {
+            // Translated, or passed on when already in the caller's shape.
+            let v: Value = match serde_json::from_slice(&whole.body) {
+                Ok(v) => v,
+                Err(e) => panic!("the translated error is not JSON ({e})"),
+            };
+            let message = v.pointer("/error/message").and_then(Value::as_str);
+            assert!(message.is_some(), "an error without a message: {v}");
+            if caller == Caller::Messages {
+                assert_eq!(v["type"], "error", "not an Anthropic error: {v}");
+            }
+            true
+        }
+        Ok(()) if compat.passthrough => {
+            assert_eq!(whole.body, body, "a pass-through answer changed");
+            true
+        }
+        Ok(()) if stream => {
+            check_caller_sse(caller, &whole.body);
+            true
+        }
+        Ok(()) => {
+            let parsed: Result<Value, _> = serde_json::from_slice(&whole.body);
+            assert!(parsed.is_ok(), "the translated answer is not JSON");
+            true
+        }
+        Err(e) => {
+            assert_eq!(e.kind, ErrorKind::Protocol, "{e:?}");
+            assert!(status == 200, "an error answer failed to translate: {e:?}");
+            false
+        }
+    };
+
+    // Through the streaming path, in pieces of random sizes.
+    let mut state = u64::from(*seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 48) as usize + 1
+    };
+    let plan = crate::gateway::Plan {
+        steps: vec![step],
+        universal: false,
+        features: Default::default(),
+        response_headers: Vec::new(),
+    };
+    let mut recorder = Recorder::default();
+    let mut sink = match CompatSink::wrap(&plan, &mut recorder) {
+        Ok(s) => s,
+        Err(_) => panic!("a compat plan not wrapped"),
+    };
+    let mut parser = SseParser::new(crate::sse::DEFAULT_MAX_EVENT_BYTES);
+    let mut going = sink.on_response(&head);
+    let mut rest = body;
+    while going && !rest.is_empty() {
+        let n = random().min(rest.len());
+        let (piece, tail) = rest.split_at(n);
+        rest = tail;
+        going = sink.on_data(piece);
+        if going && stream && status == 200 {
+            let fed = parser.feed(piece, &mut |e| sink.on_event(e));
+            going = matches!(fed, Ok(true));
+        }
+    }
+    let failure = sink.take_failure();
+    let finished = if going { sink.finish() } else { Ok(()) };
+    drop(sink);
+    let finished_ok = finished.is_ok();
+    if !going {
+        let e = failure.expect("the translation stopped without a reason");
+        assert_eq!(e.kind, ErrorKind::StreamInterrupted, "{e:?}");
+        assert!(
+            !whole_ok || compat.passthrough,
+            "pieces failed where the whole passed: {e:?}"
+        );
+    } else if let Err(e) = finished {
+        assert!(
+            matches!(e.kind, ErrorKind::Protocol | ErrorKind::StreamInterrupted),
+            "{e:?}"
+        );
+    }
+    if status == 200 && going {
+        assert_eq!(
+            finished_ok, whole_ok,
+            "the streaming path and the whole answer disagree"
+        );
+        if finished_ok && !stream && !compat.passthrough {
+            let parsed: Result<Value, _> = serde_json::from_slice(&recorder.bytes);
+            assert!(parsed.is_ok(), "the streamed whole answer is not JSON");
+        }
+    }
+    if stream && status == 200 && !compat.passthrough {
+        let events = check_caller_sse(caller, &recorder.bytes);
+        assert_eq!(events, recorder.events, "on_event and on_data disagree");
+        if going && whole_ok {
+            let names = |b: &[u8]| {
+                let mut v = Vec::new();
+                SseParser::new(usize::MAX)
+                    .feed(b, &mut |e| {
+                        v.push(e.event.to_string());
+                        true
+                    })
+                    .unwrap();
+                v
+            };
+            assert_eq!(
+                names(&recorder.bytes),
+                names(&whole.body),
+                "the chunking changed the stream"
+            );
+        }
+    }
+}

@@ -14,6 +14,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("sse", aigw::fuzzing::sse),
     ("url", aigw::fuzzing::url),
     ("redact", aigw::fuzzing::redact),
+    ("compat_request", aigw::fuzzing::compat_request),
+    ("compat_answer", aigw::fuzzing::compat_answer),
 ];
 
 fn open_defects(fuzz: &Path) -> Vec<String> {

@@ -3,7 +3,9 @@
 #
 # `aigw serve` against the mock with real clients: the seed's curl commands
 # (hosts replaced by the local server), the openai Python SDK, the openai
-# npm package and @huggingface/inference. Needs AIGW_MOCK_URL (with-mock.sh),
+# npm package and @huggingface/inference; the unified API (/compat) and the
+# anthropic and google-ai-studio paths with the openai, anthropic and
+# google-genai SDKs, stored keys included. Needs AIGW_MOCK_URL (with-mock.sh),
 # AIGW_BIN (the aigw program) and SDK_DIR (where the npm packages are
 # installed; the .mjs tests are copied there so node resolves them).
 set -euo pipefail
@@ -95,6 +97,23 @@ node "$sdk/openai_sdk.mjs" "http://$main/v1/ACCOUNT_TAG/GATEWAY/openai"
 passed=$((passed + 3))
 node "$sdk/hf_inference.mjs" "http://$main/v1/ACCOUNT_TAG/GATEWAY/huggingface/gpt2"
 passed=$((passed + 2))
+
+# ---- the unified API and pass-through paths, with each provider's SDK ----
+# anthropic and google-ai-studio at the mock's root (its Anthropic and Gemini
+# dialects), openai at its /v1; the second server also holds stored keys.
+dialects="\"anthropic\":{\"base_url\":\"$mock\"STORED_ANT},\"google-ai-studio\":{\"base_url\":\"$mock\"},
+    \"openai\":{\"base_url\":\"$mock/v1\"STORED_OAI}"
+start unified "{\"providers\":{${dialects//STORED_???/}}}"
+unified=$addr
+dialects=${dialects/STORED_ANT/,\"api_key_env\":\"AIGW_SDK_ANTHROPIC_KEY\"}
+export AIGW_SDK_ANTHROPIC_KEY=ant-stored
+start stored "{\"providers\":{${dialects/STORED_OAI/,\"api_key\":\"oai-stored\"}}}"
+stored=$addr
+python3 "$here/unified_sdks.py" "http://$unified" "http://$stored" | tee "$tmp/unified.log"
+passed=$((passed + $(grep -c '^ok - ' "$tmp/unified.log")))
+cp "$here/openai_compat.mjs" "$sdk/"
+node "$sdk/openai_compat.mjs" "http://$unified"
+passed=$((passed + 4))
 
 # ---- SIGTERM and SIGINT: a clean exit 0 --------------------------------------
 for name in main:TERM fallback:INT; do
