@@ -897,6 +897,7 @@ pub fn compat_answer(data: &[u8]) {
         universal: false,
         features: Default::default(),
         response_headers: Vec::new(),
+        route: None,
     };
     let mut recorder = Recorder::default();
     let mut sink = match CompatSink::wrap(&plan, &mut recorder) {
