@@ -1,11 +1,11 @@
 //! Anthropic Messages API: the caller's format for `compat/messages`, and
 //! the upstream format of `anthropic` (`v1/messages`).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::hub::{
     ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, TokenUsage,
-    Tool, ToolCall, ToolChoice, check_tool_name, synth_id,
+    Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::sse::SseEvent;
@@ -34,11 +34,6 @@ const MESSAGES_FIELDS: &[&str] = &[
     "stream",
     "metadata",
 ];
-
-fn obj<'a>(v: &'a Value, what: &str) -> R<&'a Map<String, Value>> {
-    v.as_object()
-        .ok_or_else(|| format!("{what} must be a JSON object"))
-}
 
 fn text_of_blocks(v: &Value, what: &str) -> R<String> {
     match v {
@@ -234,14 +229,8 @@ pub fn parse_messages_request(body: &Value, model: &str) -> R<ChatRequest> {
             req.parallel_tool_calls = Some(false);
         }
     }
-    let num = |k: &str| -> R<Option<f64>> {
-        match o.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or(format!("{k} must be a number")),
-        }
-    };
-    req.temperature = num("temperature")?;
-    req.top_p = num("top_p")?;
+    req.temperature = opt_f64(o, "temperature")?;
+    req.top_p = opt_f64(o, "top_p")?;
     req.top_k = o.get("top_k").and_then(Value::as_u64);
     if let Some(s) = o.get("stop_sequences").filter(|v| !v.is_null()) {
         req.stop = s

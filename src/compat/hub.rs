@@ -315,6 +315,44 @@ pub fn check_tool_name(name: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+// Readers of request fields shared by the dialects, so a field's error
+// message is the same whichever format the caller speaks.
+
+pub(super) fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
+    v.as_object()
+        .ok_or_else(|| format!("{what} must be a JSON object"))
+}
+
+pub(super) fn opt_f64(o: &Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be a number")),
+    }
+}
+
+pub(super) fn opt_u64(o: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be a non-negative integer")),
+    }
+}
+
+pub(super) fn opt_bool(o: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be true or false")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

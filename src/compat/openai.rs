@@ -6,47 +6,13 @@ use serde_json::{Map, Value, json};
 
 use super::hub::{
     ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Message, Part, ResponseFormat, Role,
-    TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, unix_now,
+    TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj, opt_bool,
+    opt_f64, opt_u64, unix_now,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::sse::SseEvent;
 
 type R<T> = Result<T, String>;
-
-fn obj<'a>(v: &'a Value, what: &str) -> R<&'a Map<String, Value>> {
-    v.as_object()
-        .ok_or_else(|| format!("{what} must be a JSON object"))
-}
-
-fn opt_f64(o: &Map<String, Value>, key: &str) -> R<Option<f64>> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| format!("{key} must be a number")),
-    }
-}
-
-fn opt_u64(o: &Map<String, Value>, key: &str) -> R<Option<u64>> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("{key} must be a non-negative integer")),
-    }
-}
-
-fn opt_bool(o: &Map<String, Value>, key: &str) -> R<Option<bool>> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_bool()
-            .map(Some)
-            .ok_or_else(|| format!("{key} must be true or false")),
-    }
-}
 
 /// Chat Completions fields the hub reads; the rest go to `extra`.
 const CHAT_FIELDS: &[&str] = &[
