@@ -106,6 +106,25 @@ impl Recorder {
     }
 }
 
+/// The head (and body, where read) of one request a test's own upstream
+/// received.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub request_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl SeenRequest {
+    /// The first value of header `name`, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// One HTTP/1.1 POST of a JSON body to the loopback server on `port`; the
 /// raw answer, read until the server closes.
 pub fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> String {
