@@ -296,3 +296,83 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a s
         .to_str()
         .map_err(|_| Failure::invalid(format!("{what} is not valid UTF-8")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Functions shaped like exported ones, whose bodies panic or fail.
+    extern "C" fn panics_with_status() -> aigw_status {
+        ffi_boundary!(status {
+            panic!("a bug");
+        })
+    }
+
+    extern "C" fn panics_with_pointer() -> *const c_char {
+        ffi_boundary!({
+            if std::hint::black_box(true) {
+                panic!("a bug");
+            }
+            c"never".as_ptr()
+        })
+    }
+
+    extern "C" fn panics_with_count() -> usize {
+        ffi_boundary!({ panic!("a bug") })
+    }
+
+    extern "C" fn panics_with_documented_value() -> i32 {
+        ffi_boundary!(on_panic(-1) { panic!("a bug") })
+    }
+
+    extern "C" fn fails(
+        fail: bool,
+        out: *mut u32,
+        error: *mut *mut error::aigw_error,
+    ) -> aigw_status {
+        ffi_boundary!(status(error) {
+            let out = try_out!(out)?;
+            if fail {
+                return Err(Failure::invalid("asked to fail"));
+            }
+            out.put(7);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_panic_becomes_the_return_types_value() {
+        assert_eq!(panics_with_status(), aigw_status::AIGW_ERR_PANIC);
+        assert!(panics_with_pointer().is_null());
+        assert_eq!(panics_with_count(), 0);
+        assert_eq!(panics_with_documented_value(), -1);
+    }
+
+    #[test]
+    fn status_calls_write_out_only_on_ok_and_report_failures() {
+        let mut out = 0u32;
+        let mut err: *mut error::aigw_error = std::ptr::null_mut();
+        assert_eq!(
+            fails(true, &mut out, &mut err),
+            aigw_status::AIGW_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(out, 0);
+        assert_eq!(
+            error::aigw_error_status(err),
+            aigw_status::AIGW_ERR_INVALID_ARGUMENT
+        );
+        // SAFETY: a live error; its message lives until it is freed.
+        let text = unsafe { CStr::from_ptr(error::aigw_error_message(err)) };
+        assert_eq!(text, c"asked to fail");
+        error::aigw_error_free(err);
+
+        assert_eq!(
+            fails(false, std::ptr::null_mut(), std::ptr::null_mut()),
+            aigw_status::AIGW_ERR_NULL_ARGUMENT
+        );
+        let mut untouched: *mut error::aigw_error = std::ptr::null_mut();
+        assert_eq!(fails(false, &mut out, &mut untouched), aigw_status::AIGW_OK);
+        assert_eq!(out, 7);
+        assert!(untouched.is_null(), "no error object on success");
+    }
+}
