@@ -8,11 +8,14 @@ use aigw::log::LogFilter;
 use aigw::sse::SseEvent;
 use aigw::{Config, Gateway, Request, Response, StreamSink};
 use aigw_mock::MockServer;
+use common::gateway_from;
 use serde_json::Value;
+
+mod common;
 
 fn gateway(base: &str) -> Gateway {
     let json = format!(r#"{{"providers":{{"openai":{{"base_url":"{base}"}}}}}}"#);
-    Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
+    gateway_from(&json)
 }
 
 fn chat(body: &str, event_id: &str) -> Request {

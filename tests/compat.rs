@@ -6,10 +6,12 @@
 //! official SDKs' own types.
 
 use aigw::log::LogFilter;
-use aigw::sse::SseEvent;
-use aigw::{Config, ErrorKind, Gateway, Request, Response, StreamSink};
+use aigw::{Config, ErrorKind, Gateway, Request};
 use aigw_mock::MockServer;
+use common::{Recorder, caller_request as request, gateway_from, json_of};
 use serde_json::{Value, json};
+
+mod common;
 
 fn gateway_with(mock: &MockServer, anthropic: &str, google: &str, extra: &str) -> Gateway {
     let json = format!(
@@ -17,22 +19,11 @@ fn gateway_with(mock: &MockServer, anthropic: &str, google: &str, extra: &str) -
             "google-ai-studio":{{"base_url":"{google}"}},"custom-local":{{"base_url":"{u}/v1"}}}}{extra}}}"#,
         u = mock.url()
     );
-    Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
+    gateway_from(&json)
 }
 
 fn gateway(mock: &MockServer) -> Gateway {
     gateway_with(mock, &mock.url(), &mock.url(), "")
-}
-
-fn request(path: &str, body: &Value, headers: &[(&str, &str)]) -> Request {
-    let mut r = Request::new("POST", path).unwrap();
-    r.set_header("Authorization", "Bearer sk-caller-key")
-        .unwrap();
-    for (n, v) in headers {
-        r.set_header(n, v).unwrap();
-    }
-    r.body = body.to_string().into_bytes();
-    r
 }
 
 fn chat(model: &str, extra: Value) -> Value {
@@ -48,11 +39,6 @@ fn chat(model: &str, extra: Value) -> Value {
     body
 }
 
-fn json_of(r: &Response) -> Value {
-    serde_json::from_slice(&r.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&r.body)))
-}
-
 fn upstream_json(mock: &MockServer) -> Value {
     serde_json::from_slice(&mock.last_request().unwrap().body).unwrap()
 }
@@ -61,38 +47,6 @@ fn sample(name: &str, bytes: &[u8]) {
     if let Ok(dir) = std::env::var("AIGW_COMPAT_SAMPLES") {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(format!("{dir}/{name}"), bytes).unwrap();
-    }
-}
-
-#[derive(Default)]
-struct Recorder {
-    heads: Vec<Response>,
-    bytes: Vec<u8>,
-    events: Vec<(String, String)>,
-}
-
-impl StreamSink for Recorder {
-    fn on_response(&mut self, head: &Response) -> bool {
-        self.heads.push(head.clone());
-        true
-    }
-    fn on_data(&mut self, data: &[u8]) -> bool {
-        self.bytes.extend_from_slice(data);
-        true
-    }
-    fn on_event(&mut self, e: &SseEvent<'_>) -> bool {
-        self.events.push((e.event.to_string(), e.data.to_string()));
-        true
-    }
-}
-
-impl Recorder {
-    fn chunks(&self) -> Vec<Value> {
-        self.events
-            .iter()
-            .filter(|(_, d)| d != "[DONE]")
-            .map(|(_, d)| serde_json::from_str(d).unwrap())
-            .collect()
     }
 }
 

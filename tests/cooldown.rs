@@ -4,16 +4,12 @@
 
 use std::time::Duration;
 
-use aigw::log::LogFilter;
 use aigw::{Config, ErrorKind, Gateway, Request, Response};
 use aigw_mock::MockServer;
+use common::{closed_port, gateway_from, last_log, metrics, prometheus_parser};
 use serde_json::{Value, json};
 
-/// A port on 127.0.0.1 that refuses connections (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+mod common;
 
 /// openai is the mock; `custom-down` and `custom-gone` refuse connections.
 fn gateway(mock: &MockServer, extra: &str) -> Gateway {
@@ -27,7 +23,7 @@ fn gateway(mock: &MockServer, extra: &str) -> Gateway {
         d1 = closed_port(),
         d2 = closed_port()
     );
-    Gateway::new(Config::parse(Some(&text)).unwrap()).unwrap()
+    gateway_from(&text)
 }
 
 const COOLDOWN: &str = r#","cooldown":{"after_failures":2,"seconds":30}"#;
@@ -46,16 +42,6 @@ fn send(gw: &Gateway, steps: Value) -> aigw::error::Result<Response> {
     r.set_header("Content-Type", "application/json").unwrap();
     r.body = steps.to_string().into_bytes();
     gw.send(&r)
-}
-
-/// The latest log record.
-fn last_log(gw: &Gateway) -> Value {
-    let logs: Value = serde_json::from_str(&gw.logs_json(&LogFilter::default())).unwrap();
-    logs.as_array().unwrap().last().unwrap().clone()
-}
-
-fn metrics(gw: &Gateway) -> Value {
-    serde_json::from_str(&gw.metrics_json()).unwrap()
 }
 
 #[test]
@@ -391,32 +377,9 @@ assert active.type == "gauge", active
 assert [s.value for s in active.samples] == [1.0], active.samples
 print("prometheus ok")
 "#;
-    let has_parser = std::process::Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_parser {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install prometheus_client (pip)"
-        );
-        eprintln!("prometheus_client not installed: skipping the parser check");
+    let Some(out) = prometheus_parser(check, text) else {
         return;
-    }
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", check])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    };
     assert!(out.status.success(), "prometheus_client rejected:\n{text}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("prometheus ok"));
 }

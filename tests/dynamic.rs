@@ -8,11 +8,12 @@ mod redis_server;
 
 use std::sync::Arc;
 
-use aigw::log::LogFilter;
-use aigw::sse::SseEvent;
-use aigw::{Config, ErrorKind, Gateway, Request, Response, StreamSink};
+use aigw::{ErrorKind, Gateway, Response};
 use aigw_mock::MockServer;
+use common::{Recorder, caller_request as request, gateway_from, http_post, json_of, last_log};
 use serde_json::{Value, json};
+
+mod common;
 
 /// Providers, each counted under its own mock key (`a`, `g`, `o`, `s`):
 /// anthropic, google-ai-studio, openai and custom-small. `faults` adds
@@ -38,7 +39,7 @@ fn gateway(mock: &MockServer, faults: &[(&str, &str)], routes: Value, extra: &st
         o = base("o"),
         s = base("s"),
     );
-    Gateway::new(Config::parse(Some(&text)).unwrap()).unwrap()
+    gateway_from(&text)
 }
 
 fn model(id: &str, provider: &str, model: &str, next: &str, fallback: Option<&str>) -> Value {
@@ -63,17 +64,6 @@ fn route(name: &str, elements: Vec<Value>) -> Value {
     json!({ name: {"elements": elements} })
 }
 
-fn request(path: &str, body: &Value, headers: &[(&str, &str)]) -> Request {
-    let mut r = Request::new("POST", path).unwrap();
-    r.set_header("Authorization", "Bearer sk-caller-key")
-        .unwrap();
-    for (n, v) in headers {
-        r.set_header(n, v).unwrap();
-    }
-    r.body = body.to_string().into_bytes();
-    r
-}
-
 fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Say hello."}]})
 }
@@ -81,11 +71,6 @@ fn chat(model: &str) -> Value {
 fn messages(model: &str) -> Value {
     json!({"model": model, "max_tokens": 64,
            "messages": [{"role": "user", "content": "Say hello."}]})
-}
-
-fn json_of(r: &Response) -> Value {
-    serde_json::from_slice(&r.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&r.body)))
 }
 
 /// Every value of header `name` on the response.
@@ -101,12 +86,6 @@ fn assert_route_headers(r: &Response, route: &str, provider: &str, model: &str) 
     assert_eq!(all(r, "cf-aig-route"), [route]);
     assert_eq!(all(r, "cf-aig-provider"), [provider]);
     assert_eq!(all(r, "cf-aig-model"), [model]);
-}
-
-fn last_log(gw: &Gateway) -> Value {
-    let logs: Value =
-        serde_json::from_str(&gw.logs_json(&LogFilter::parse(None).unwrap())).unwrap();
-    logs.as_array().unwrap().last().unwrap().clone()
 }
 
 fn two_models() -> Value {
@@ -434,26 +413,6 @@ fn concurrent_requests_against_a_count_budget_admit_exactly_the_limit() {
     assert_eq!(mock.requests(), 5);
 }
 
-#[derive(Default)]
-struct Recorder {
-    heads: Vec<Response>,
-    events: Vec<(String, String)>,
-}
-
-impl StreamSink for Recorder {
-    fn on_response(&mut self, head: &Response) -> bool {
-        self.heads.push(head.clone());
-        true
-    }
-    fn on_data(&mut self, _: &[u8]) -> bool {
-        true
-    }
-    fn on_event(&mut self, e: &SseEvent<'_>) -> bool {
-        self.events.push((e.event.to_string(), e.data.to_string()));
-        true
-    }
-}
-
 #[test]
 fn a_stream_through_a_route_falls_back_before_its_first_event() {
     let mock = MockServer::start().unwrap();
@@ -616,25 +575,6 @@ fn a_budget_store_that_fails_closed_refuses_naming_redis() {
     assert!(e.message.contains("cooldown store"), "{}", e.message);
     assert!(e.message.contains("Redis"), "{}", e.message);
     assert_eq!(mock.requests(), 0);
-}
-
-/// One HTTP/1.1 request to the loopback server; the raw answer.
-fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
 }
 
 #[test]

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use aigw::log::LogFilter;
 use aigw::sse::SseEvent;
-use aigw::{Config, ErrorKind, Gateway, Request, Response, StreamSink};
+use aigw::{ErrorKind, Gateway, Request, Response, StreamSink};
 use aigw_mock::MockServer;
+use common::{gateway_from, logs, prometheus_parser};
 use serde_json::Value;
+
+mod common;
 
 fn gateway(mock: &MockServer, extra: &str) -> Gateway {
     let json = format!(
@@ -16,7 +19,7 @@ fn gateway(mock: &MockServer, extra: &str) -> Gateway {
             "google-ai-studio":{{"base_url":"{u}"}}}}{extra}}}"#,
         u = mock.url()
     );
-    Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
+    gateway_from(&json)
 }
 
 fn chat(headers: &[(&str, &str)], body: &str) -> Request {
@@ -30,10 +33,6 @@ fn chat(headers: &[(&str, &str)], body: &str) -> Request {
 }
 
 const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
-
-fn logs(gw: &Gateway, filter: &str) -> Vec<Value> {
-    serde_json::from_str(&gw.logs_json(&LogFilter::parse(Some(filter)).unwrap())).unwrap()
-}
 
 #[derive(Default)]
 struct Events {
@@ -677,34 +676,9 @@ total = sum(s.value for s in families["aigw_requests"].samples if s.name == "aig
 assert total == 4, total
 print("prometheus ok", len(families))
 "#;
-    let has_parser = std::process::Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_parser {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install prometheus_client (pip)"
-        );
-        eprintln!(
-            "prometheus_client not installed: `pip install prometheus_client` to run the parser check"
-        );
+    let Some(out) = prometheus_parser(check, &text) else {
         return;
-    }
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", check])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    };
     assert!(out.status.success(), "prometheus_client rejected:\n{text}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("prometheus ok"));
 }

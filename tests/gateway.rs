@@ -3,19 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aigw::{CancelToken, Config, ErrorKind, Gateway, Request, Response};
+use aigw::{CancelToken, ErrorKind, Gateway, Request};
 use aigw_mock::MockServer;
-use serde_json::Value;
+use common::{closed_port, gateway_from as gateway, json_of as json, request};
 
-/// A port on 127.0.0.1 that refuses connections (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn gateway(json: &str) -> Gateway {
-    Gateway::new(Config::parse(Some(json)).unwrap()).unwrap()
-}
+mod common;
 
 /// A gateway whose openai, huggingface, replicate and workers-ai upstreams
 /// are the mock, plus a `custom-down` provider on a closed port.
@@ -33,26 +25,12 @@ fn mock_gateway(mock: &MockServer, extra: &str) -> Gateway {
     ))
 }
 
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
-    let mut r = Request::new(method, path).unwrap();
-    for (n, v) in headers {
-        r.set_header(n, v).unwrap();
-    }
-    r.body = body.as_bytes().to_vec();
-    r
-}
-
 /// Whether echoed headers hold `name: value` (names compared
 /// case-insensitively, as HTTP does; the transport sends them lowercase).
 fn has_header(headers: &[(String, String)], name: &str, value: &str) -> bool {
     headers
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value)
-}
-
-fn json(r: &Response) -> Value {
-    serde_json::from_slice(&r.body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&r.body)))
 }
 
 fn universal(steps: &str) -> Request {

@@ -10,15 +10,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aigw::sse::SseEvent;
-use aigw::{CancelToken, Config, ErrorKind, Gateway, Request, Response, StreamSink};
+use aigw::{CancelToken, ErrorKind, Gateway, Request, Response, StreamSink};
+use common::gateway_from;
 use server::{Hostile, LAST_CHUNK, SSE_HEAD, chunk, response};
+
+mod common;
 
 fn gateway(upstream: &Hostile, extra: &str) -> Gateway {
     let json = format!(
         r#"{{"providers":{{"custom-h":{{"base_url":"{}/v1"}}}}{extra}}}"#,
         upstream.url()
     );
-    Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
+    gateway_from(&json)
 }
 
 fn request(headers: &[(&str, &str)]) -> Request {

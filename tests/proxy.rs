@@ -21,8 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use aigw::{Config, ErrorKind, Gateway, Request};
+use aigw::{ErrorKind, Gateway, Request};
 use aigw_mock::MockServer;
+use common::{SeenRequest as ProxyRequest, gateway_from};
+
+mod common;
 
 const PROXY_VARS: [&str; 8] = [
     "ALL_PROXY",
@@ -38,22 +41,6 @@ const PROXY_VARS: [&str; 8] = [
 const SECRET_HEADER: &str = "Bearer sk-SECRET-PROXY";
 
 // ---------------------------------------------------------------- the proxy
-
-/// The head of one request the proxy received.
-#[derive(Debug, Clone)]
-struct ProxyRequest {
-    request_line: String,
-    headers: Vec<(String, String)>,
-}
-
-impl ProxyRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// A CONNECT proxy on 127.0.0.1 that only tunnels to 127.0.0.1. Any other
 /// request (absolute-form included) is recorded and answered 501, so a
@@ -136,6 +123,7 @@ fn serve(client: TcpStream, seen: &Mutex<Vec<ProxyRequest>>) -> io::Result<()> {
     seen.lock().unwrap().push(ProxyRequest {
         request_line: request_line.clone(),
         headers,
+        body: Vec::new(),
     });
 
     let mut out = client.try_clone()?;
@@ -222,7 +210,7 @@ fn gateway(base_url: &str) -> Gateway {
         "request_timeout_ms": 10000,
         "max_attempts": 1,
     });
-    Gateway::new(Config::parse(Some(&config.to_string())).unwrap()).unwrap()
+    gateway_from(&config.to_string())
 }
 
 fn chat_request() -> Request {

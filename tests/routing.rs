@@ -12,9 +12,12 @@ use aigw::gateway::{
 };
 use aigw::routing::{ModelChoice, Outcome, RequestFacts, RouteWalk, route_headers};
 use aigw::transport::io_scope::IoScope;
-use aigw::{Config, ErrorKind, Gateway, Request, Response};
+use aigw::{ErrorKind, Gateway, Request, Response};
 use aigw_mock::MockServer;
+use common::gateway_from;
 use serde_json::{Map, Value, json};
+
+mod common;
 
 /// Steps from a route walk: each choice planned as a request to
 /// `{provider}/chat/completions` with `model` replaced, its timeout and
@@ -87,7 +90,7 @@ fn gateway(mock: &MockServer, big_fault: &str, extra: &str) -> Gateway {
         big = mock.fault_url(big_fault),
         u = mock.url()
     );
-    Gateway::new(Config::parse(Some(&text)).unwrap()).unwrap()
+    gateway_from(&text)
 }
 
 struct Ran {

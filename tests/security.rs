@@ -6,12 +6,11 @@
 mod server;
 
 use aigw::log::LogFilter;
-use aigw::{Config, ErrorKind, Gateway, Request};
+use aigw::{ErrorKind, Gateway, Request};
+use common::gateway_from as gateway;
 use server::{Hostile, response};
 
-fn gateway(json: &str) -> Gateway {
-    Gateway::new(Config::parse(Some(json)).unwrap()).unwrap()
-}
+mod common;
 
 fn ok_server() -> Hostile {
     Hostile::answering(response(

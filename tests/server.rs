@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 use aigw::server::{Server, ServerOptions};
 use aigw::{Config, ErrorKind, Gateway};
 use aigw_mock::MockServer;
+use common::{closed_port, gateway_from};
 use serde_json::Value;
 
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+mod common;
 
 fn gateway(mock: &MockServer, extra: &str) -> Arc<Gateway> {
     let json = format!(
@@ -25,7 +23,7 @@ fn gateway(mock: &MockServer, extra: &str) -> Arc<Gateway> {
         f = mock.fault_url("status=503"),
         down = closed_port()
     );
-    Arc::new(Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap())
+    Arc::new(gateway_from(&json))
 }
 
 fn serve(gw: &Arc<Gateway>, options: &str) -> Server {

@@ -15,8 +15,11 @@ use aigw::sse::SseEvent;
 use aigw::store::{CooldownStore, CounterStore, Window};
 use aigw::{Config, ErrorKind, Gateway, Request, Response, StreamSink};
 use aigw_mock::MockServer;
+use common::last_log;
 use redis_server::RedisServer;
 use serde_json::{Value, json};
+
+mod common;
 
 const CHILD_ENV: &str = "AIGW_SHARED_STATE_CHILD";
 const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
@@ -396,12 +399,6 @@ fn every_key_has_the_prefix_and_an_expiry() {
     assert!(keys.iter().any(|k| k.contains(":cache:")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains(":cooldown:")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains(":failures:")), "{keys:?}");
-}
-
-fn last_log(gw: &Gateway) -> Value {
-    let logs: Vec<Value> =
-        serde_json::from_str(&gw.logs_json(&LogFilter::parse(Some("{}")).unwrap())).unwrap();
-    logs.last().unwrap().clone()
 }
 
 #[test]

@@ -4,13 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aigw::sse::SseEvent;
-use aigw::{CancelToken, Config, ErrorKind, Gateway, Request, Response, StreamSink};
+use aigw::{CancelToken, ErrorKind, Gateway, Request, Response, StreamSink};
 use aigw_mock::MockServer;
+use common::{closed_port, gateway_from};
 
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+mod common;
 
 fn mock_gateway(mock: &MockServer, extra: &str) -> Gateway {
     let json = format!(
@@ -19,7 +17,7 @@ fn mock_gateway(mock: &MockServer, extra: &str) -> Gateway {
         u = mock.url(),
         down = closed_port()
     );
-    Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
+    gateway_from(&json)
 }
 
 /// Records everything the gateway delivers; can stop at a chosen callback.

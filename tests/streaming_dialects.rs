@@ -5,9 +5,11 @@
 #[path = "hostile/server.rs"]
 mod server;
 
-use aigw::sse::SseEvent;
-use aigw::{Config, ErrorKind, Gateway, Request, Response, StreamSink};
+use aigw::{ErrorKind, Gateway, Request};
+use common::{Recorder, gateway_from};
 use server::{Hostile, sse_server};
+
+mod common;
 
 /// `event: NAME` + `data: DATA` as one SSE event.
 fn named(name: &str, data: &str) -> String {
@@ -55,28 +57,6 @@ fn chat_chunk(delta: &str) -> String {
     ))
 }
 
-#[derive(Default)]
-struct Recorder {
-    heads: Vec<Response>,
-    bytes: Vec<u8>,
-    events: Vec<(String, String)>,
-}
-
-impl StreamSink for Recorder {
-    fn on_response(&mut self, head: &Response) -> bool {
-        self.heads.push(head.clone());
-        true
-    }
-    fn on_data(&mut self, data: &[u8]) -> bool {
-        self.bytes.extend_from_slice(data);
-        true
-    }
-    fn on_event(&mut self, e: &SseEvent<'_>) -> bool {
-        self.events.push((e.event.to_string(), e.data.to_string()));
-        true
-    }
-}
-
 /// A gateway with `custom-a` and `custom-b` on the two servers.
 fn gateway(a: &Hostile, b: &Hostile) -> Gateway {
     let json = format!(
@@ -84,7 +64,7 @@ fn gateway(a: &Hostile, b: &Hostile) -> Gateway {
         a.url(),
         b.url()
     );
-    Gateway::new(Config::parse(Some(&json)).unwrap()).unwrap()
+    gateway_from(&json)
 }
 
 fn universal() -> Request {

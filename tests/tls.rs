@@ -15,12 +15,15 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aigw::{Config, ErrorKind, Gateway, Request};
+use common::SeenRequest as Seen;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+mod common;
 
 const BODY: &str = r#"{"id":"chatcmpl-tls","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"over tls"},"finish_reason":"stop"}]}"#;
 const SECRET_HEADER: &str = "Bearer sk-SECRET-TLS";
@@ -102,23 +105,6 @@ impl Drop for TempFile {
 }
 
 // ---------------------------------------------------------------- HTTPS server
-
-/// One HTTP request the server read after a completed handshake.
-#[derive(Debug, Clone)]
-struct Seen {
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// An HTTPS/1.1 server on 127.0.0.1 answering every request with 200 and
 /// [`BODY`], keeping the connection alive unless asked to close.

@@ -91,16 +91,7 @@ func newGateway(t testing.TB, extra string) *aigw.Gateway {
 	t.Helper()
 	cfg := fmt.Sprintf(`{"providers":{"openai":{"base_url":%q},"huggingface":{"base_url":%q}}%s}`,
 		mockURL+"/v1", mockURL+"/_mock/status=503", extra)
-	gw, err := aigw.New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := gw.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return gw
+	return gatewayFrom(t, cfg)
 }
 
 const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}`

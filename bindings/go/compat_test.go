@@ -2,7 +2,6 @@ package aigw_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,11 +15,7 @@ import (
 // OpenAI chat.completion.chunk events only.
 func TestStreamCompat(t *testing.T) {
 	cfg := fmt.Sprintf(`{"providers":{"anthropic":{"base_url":%q}}}`, mockURL)
-	gw, err := aigw.New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	defer gw.Close()
+	gw := gatewayFrom(t, cfg)
 	req := &aigw.Request{
 		Method: "POST",
 		Path:   "compat/chat/completions",
@@ -32,21 +27,7 @@ func TestStreamCompat(t *testing.T) {
 	var events []aigw.Event
 	resp, err := gw.Stream(context.Background(), req, func(ev aigw.Event) error {
 		events = append(events, ev)
-		if ev.Data == "[DONE]" {
-			return nil
-		}
-		var chunk struct {
-			Object  string `json:"object"`
-			Choices []struct {
-				Delta struct{ Content string } `json:"delta"`
-			} `json:"choices"`
-		}
-		if err := json.Unmarshal([]byte(ev.Data), &chunk); err != nil || chunk.Object != "chat.completion.chunk" {
-			t.Errorf("event %q is not a chat chunk (%v)", ev.Data, err)
-		}
-		for _, c := range chunk.Choices {
-			text.WriteString(c.Delta.Content)
-		}
+		appendChunkText(t, ev, &text)
 		return nil
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package aigw_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,11 +22,7 @@ func TestStreamDynamicRoute(t *testing.T) {
 	  {"id":"g","type":"model","properties":{"provider":"google-ai-studio","model":"gemini-2.0-flash"},
 	   "outputs":{"success":{"elementId":"end"}}},
 	  {"id":"end","type":"end"}]}}}`, mockURL+"/_mock/status=503", mockURL)
-	gw, err := aigw.New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	defer gw.Close()
+	gw := gatewayFrom(t, cfg)
 	req := &aigw.Request{
 		Method: "POST",
 		Path:   "compat/chat/completions",
@@ -39,21 +34,7 @@ func TestStreamDynamicRoute(t *testing.T) {
 	var last string
 	resp, err := gw.Stream(context.Background(), req, func(ev aigw.Event) error {
 		last = ev.Data
-		if ev.Data == "[DONE]" {
-			return nil
-		}
-		var chunk struct {
-			Object  string `json:"object"`
-			Choices []struct {
-				Delta struct{ Content string } `json:"delta"`
-			} `json:"choices"`
-		}
-		if err := json.Unmarshal([]byte(ev.Data), &chunk); err != nil || chunk.Object != "chat.completion.chunk" {
-			t.Errorf("event %q is not a chat chunk (%v)", ev.Data, err)
-		}
-		for _, c := range chunk.Choices {
-			text.WriteString(c.Delta.Content)
-		}
+		appendChunkText(t, ev, &text)
 		return nil
 	})
 	if err != nil {

@@ -2,7 +2,7 @@
 
 use std::ffi::{CString, c_char};
 
-use crate::ffi::{Failure, aigw_status, ffi_boundary};
+use crate::ffi::{Failure, Handle, aigw_status, ffi_boundary, try_ref};
 
 /// Why a call failed: a status and a message naming what failed (step,
 /// provider, host, the timeout that fired). Messages never contain
@@ -15,6 +15,8 @@ pub struct aigw_error {
     status: aigw_status,
     message: CString,
 }
+
+impl Handle for aigw_error {}
 
 impl aigw_error {
     fn new(failure: Failure) -> aigw_error {
@@ -36,7 +38,7 @@ pub(crate) unsafe fn report(out: *mut *mut aigw_error, failure: Failure) -> aigw
     let status = failure.status;
     if !out.is_null() {
         // SAFETY: `out` is writable per the caller's contract.
-        unsafe { out.write(Box::into_raw(Box::new(aigw_error::new(failure)))) };
+        unsafe { out.write(aigw_error::new(failure).into_raw()) };
     }
     status
 }
@@ -44,13 +46,7 @@ pub(crate) unsafe fn report(out: *mut *mut aigw_error, failure: Failure) -> aigw
 /// The status of an error; `AIGW_ERR_NULL_ARGUMENT` if `e` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_error_status(e: *const aigw_error) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        // SAFETY: NULL or a live aigw_error from this library.
-        match unsafe { e.as_ref() } {
-            Some(e) => e.status,
-            None => aigw_status::AIGW_ERR_NULL_ARGUMENT,
-        }
-    })
+    ffi_boundary!({ try_ref!(e).map_or(aigw_status::AIGW_ERR_NULL_ARGUMENT, |e| e.status) })
 }
 
 /// The error's message, NUL-terminated UTF-8.
@@ -59,22 +55,16 @@ pub extern "C" fn aigw_error_status(e: *const aigw_error) -> aigw_status {
 /// NULL, returns a static empty string.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_error_message(e: *const aigw_error) -> *const c_char {
-    ffi_boundary!(c"".as_ptr(), {
-        // SAFETY: NULL or a live aigw_error from this library.
-        match unsafe { e.as_ref() } {
-            Some(e) => e.message.as_ptr(),
-            None => c"".as_ptr(),
-        }
+    ffi_boundary!(on_panic(c"".as_ptr()) {
+        try_ref!(e).map_or(c"".as_ptr(), |e| e.message.as_ptr())
     })
 }
 
 /// Frees an error. NULL is a no-op. `e` must not be used afterwards.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_error_free(e: *mut aigw_error) {
-    ffi_boundary!((), {
-        if !e.is_null() {
-            // SAFETY: made by Box::into_raw in `report`, freed once by the caller.
-            drop(unsafe { Box::from_raw(e) });
-        }
+    ffi_boundary!({
+        // SAFETY: NULL or made by `report`, freed once by the caller.
+        unsafe { aigw_error::free(e) }
     })
 }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::ffi::error::aigw_error;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg, str_arg};
+use crate::ffi::{Handle, aigw_status, ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::gateway::Gateway;
 
 /// A configured gateway: providers, defaults, and a pool of upstream
@@ -19,6 +19,10 @@ use crate::gateway::Gateway;
 pub struct aigw_gateway {
     pub(crate) inner: Gateway,
 }
+
+// Shared between threads, so `Handle` (shared borrows) and never
+// `ExclusiveHandle`.
+impl Handle for aigw_gateway {}
 
 /// Creates a gateway from a JSON config.
 ///
@@ -35,23 +39,12 @@ pub extern "C" fn aigw_gateway_new(
     out: *mut *mut aigw_gateway,
     error: *mut *mut aigw_error,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<*mut aigw_gateway, Failure> {
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            let json = if config_json.is_null() {
-                None
-            } else {
-                // SAFETY: non-NULL C string per the contract.
-                Some(unsafe { str_arg(config_json, "config_json") }?)
-            };
-            let config = Config::parse(json)?;
-            let gateway = Gateway::new(config)?;
-            Ok(Box::into_raw(Box::new(aigw_gateway { inner: gateway })))
-        })();
-        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
-        unsafe { finish(result, out, error) }
+    ffi_boundary!(status(error) {
+        let out = try_out!(out)?;
+        let config = Config::parse(try_opt_str!(config_json)?)?;
+        let gateway = Gateway::new(config)?;
+        out.put(aigw_gateway { inner: gateway }.into_raw());
+        Ok(())
     })
 }
 
@@ -59,11 +52,9 @@ pub extern "C" fn aigw_gateway_new(
 /// No call may be using the gateway, on any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_gateway_free(gw: *mut aigw_gateway) {
-    ffi_boundary!((), {
-        if !gw.is_null() {
-            // SAFETY: made by aigw_gateway_new, freed once by the caller.
-            drop(unsafe { Box::from_raw(gw) });
-        }
+    ffi_boundary!({
+        // SAFETY: NULL or made by aigw_gateway_new, freed once by the caller.
+        unsafe { aigw_gateway::free(gw) }
     })
 }
 
@@ -89,18 +80,12 @@ pub extern "C" fn aigw_send(
     out: *mut *mut aigw_response,
     error: *mut *mut aigw_error,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<*mut aigw_response, Failure> {
-            // SAFETY: NULL or live handles from this library.
-            let gw = unsafe { ref_arg(gw, "gw") }?;
-            let req = unsafe { ref_arg(req, "req") }?;
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            let response = gw.inner.send(&req.inner)?;
-            Ok(aigw_response::boxed(response))
-        })();
-        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
-        unsafe { finish(result, out, error) }
+    ffi_boundary!(status(error) {
+        let gw = try_ref!(gw)?;
+        let req = try_ref!(req)?;
+        let out = try_out!(out)?;
+        let response = gw.inner.send(&req.inner)?;
+        out.put(aigw_response::new(response).into_raw());
+        Ok(())
     })
 }

@@ -4,7 +4,7 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
 use crate::ffi::gateway::aigw_gateway;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg, str_arg};
+use crate::ffi::{Failure, aigw_status, ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::log::LogFilter;
 
 /// Receives each log record as JSON (`record_json`, `len` bytes, also
@@ -60,13 +60,10 @@ pub extern "C" fn aigw_gateway_set_log_callback(
     cb: aigw_log_callback,
     userdata: *mut c_void,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        // SAFETY: NULL or a live gateway. Shared borrow only: other threads
-        // may be sending through it (and hold `&` to it) right now.
-        let gw = match unsafe { ref_arg(gw, "gw") } {
-            Ok(gw) => gw,
-            Err(f) => return f.status,
-        };
+    ffi_boundary!(status {
+        // Shared borrow only: other threads may be sending through the
+        // gateway (and hold `&` to it) right now.
+        let gw = try_ref!(gw)?;
         let callback = cb.map(|function| {
             let c = CCallback {
                 function,
@@ -75,7 +72,7 @@ pub extern "C" fn aigw_gateway_set_log_callback(
             Arc::new(move |json: &str| c.call(json)) as Arc<crate::log::LogCallback>
         });
         gw.inner.set_log_callback(callback);
-        aigw_status::AIGW_OK
+        Ok(())
     })
 }
 
@@ -103,23 +100,12 @@ pub extern "C" fn aigw_gateway_logs(
     filter_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<String, Failure> {
-            // SAFETY: NULL or a live gateway / C string.
-            let gw = unsafe { ref_arg(gw, "gw") }?;
-            if out_json.is_null() {
-                return Err(Failure::null("out_json"));
-            }
-            let filter_text = if filter_json.is_null() {
-                None
-            } else {
-                Some(unsafe { str_arg(filter_json, "filter_json") }?)
-            };
-            let filter = LogFilter::parse(filter_text)?;
-            Ok(gw.inner.logs_json(&filter))
-        })();
-        // SAFETY: `out_json` was checked non-NULL; no error object is asked for.
-        unsafe { finish(result.map(hand_out), out_json, std::ptr::null_mut()) }
+    ffi_boundary!(status {
+        let gw = try_ref!(gw)?;
+        let out_json = try_out!(out_json)?;
+        let filter = LogFilter::parse(try_opt_str!(filter_json)?)?;
+        out_json.put(hand_out(gw.inner.logs_json(&filter)));
+        Ok(())
     })
 }
 
@@ -135,25 +121,18 @@ pub extern "C" fn aigw_gateway_metrics(
     format: c_int,
     out: *mut *mut c_char,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<String, Failure> {
-            // SAFETY: NULL or a live gateway.
-            let gw = unsafe { ref_arg(gw, "gw") }?;
-            if out.is_null() {
-                return Err(Failure::null("out"));
+    ffi_boundary!(status {
+        let gw = try_ref!(gw)?;
+        let out = try_out!(out)?;
+        let text = match format {
+            f if f == aigw_metrics_format::AIGW_METRICS_JSON as c_int => gw.inner.metrics_json(),
+            f if f == aigw_metrics_format::AIGW_METRICS_PROMETHEUS as c_int => {
+                gw.inner.metrics_prometheus()
             }
-            match format {
-                f if f == aigw_metrics_format::AIGW_METRICS_JSON as c_int => {
-                    Ok(gw.inner.metrics_json())
-                }
-                f if f == aigw_metrics_format::AIGW_METRICS_PROMETHEUS as c_int => {
-                    Ok(gw.inner.metrics_prometheus())
-                }
-                other => Err(Failure::invalid(format!("unknown metrics format {other}"))),
-            }
-        })();
-        // SAFETY: `out` was checked non-NULL; no error object is asked for.
-        unsafe { finish(result.map(hand_out), out, std::ptr::null_mut()) }
+            other => return Err(Failure::invalid(format!("unknown metrics format {other}"))),
+        };
+        out.put(hand_out(text));
+        Ok(())
     })
 }
 
@@ -161,7 +140,7 @@ pub extern "C" fn aigw_gateway_metrics(
 /// `aigw_gateway_metrics`). NULL is a no-op. Never pass it to `free()`.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_string_free(s: *mut c_char) {
-    ffi_boundary!((), {
+    ffi_boundary!({
         if !s.is_null() {
             // SAFETY: made by CString::into_raw in `hand_out`, freed once.
             drop(unsafe { CString::from_raw(s) });

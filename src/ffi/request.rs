@@ -3,7 +3,9 @@
 use std::ffi::c_char;
 
 use crate::ffi::cancel::aigw_cancel;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, mut_arg, ref_arg, str_arg};
+use crate::ffi::{
+    ExclusiveHandle, Failure, Handle, aigw_status, ffi_boundary, try_mut, try_out, try_ref, try_str,
+};
 use crate::request::Request;
 
 /// A request to send through a gateway.
@@ -16,12 +18,10 @@ pub struct aigw_request {
     pub(crate) inner: Request,
 }
 
-fn status_of(result: Result<(), Failure>) -> aigw_status {
-    match result {
-        Ok(()) => aigw_status::AIGW_OK,
-        Err(f) => f.status,
-    }
-}
+impl Handle for aigw_request {}
+// Changed from one thread at a time (documented above), so its setters may
+// borrow it `&mut`.
+impl ExclusiveHandle for aigw_request {}
 
 /// Creates a request.
 ///
@@ -37,19 +37,13 @@ pub extern "C" fn aigw_request_new(
     path: *const c_char,
     out: *mut *mut aigw_request,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| {
-            // SAFETY: NULL or NUL-terminated strings per the contract.
-            let method = unsafe { str_arg(method, "method") }?;
-            let path = unsafe { str_arg(path, "path") }?;
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            let request = Request::new(method, path)?;
-            Ok(Box::into_raw(Box::new(aigw_request { inner: request })))
-        })();
-        // SAFETY: `out` was checked non-NULL; no error object is asked for.
-        unsafe { finish(result, out, std::ptr::null_mut()) }
+    ffi_boundary!(status {
+        let method = try_str!(method)?;
+        let path = try_str!(path)?;
+        let out = try_out!(out)?;
+        let request = Request::new(method, path)?;
+        out.put(aigw_request { inner: request }.into_raw());
+        Ok(())
     })
 }
 
@@ -66,15 +60,12 @@ pub extern "C" fn aigw_request_set_header(
     name: *const c_char,
     value: *const c_char,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        status_of((|| {
-            // SAFETY: NULL or live handle / C strings per the contract.
-            let req = unsafe { mut_arg(req, "req") }?;
-            let name = unsafe { str_arg(name, "name") }?;
-            let value = unsafe { str_arg(value, "value") }?;
-            req.inner.set_header(name, value)?;
-            Ok(())
-        })())
+    ffi_boundary!(status {
+        let req = try_mut!(req)?;
+        let name = try_str!(name)?;
+        let value = try_str!(value)?;
+        req.inner.set_header(name, value)?;
+        Ok(())
     })
 }
 
@@ -88,29 +79,26 @@ pub extern "C" fn aigw_request_set_body(
     body: *const u8,
     len: usize,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        status_of((|| {
-            // SAFETY: NULL or a live handle per the contract.
-            let req = unsafe { mut_arg(req, "req") }?;
-            if len == 0 {
-                req.inner.body.clear();
-                return Ok(());
-            }
-            if body.is_null() {
-                return Err(Failure::null("body"));
-            }
-            if len > isize::MAX as usize {
-                return Err(Failure::invalid("len is too large"));
-            }
-            // Room first: a length no buffer could hold is a status, and
-            // the caller's bytes are not touched before it is known.
-            let mut copy = crate::alloc::try_with_capacity(len, "the request body")?;
-            // SAFETY: `body` points to `len` readable bytes per the contract.
-            let bytes = unsafe { std::slice::from_raw_parts(body, len) };
-            copy.extend_from_slice(bytes);
-            req.inner.body = copy;
-            Ok(())
-        })())
+    ffi_boundary!(status {
+        let req = try_mut!(req)?;
+        if len == 0 {
+            req.inner.body.clear();
+            return Ok(());
+        }
+        if body.is_null() {
+            return Err(Failure::null("body"));
+        }
+        if len > isize::MAX as usize {
+            return Err(Failure::invalid("len is too large"));
+        }
+        // Room first: a length no buffer could hold is a status, and the
+        // caller's bytes are not touched before it is known.
+        let mut copy = crate::alloc::try_with_capacity(len, "the request body")?;
+        // SAFETY: `body` points to `len` readable bytes per the contract.
+        let bytes = unsafe { std::slice::from_raw_parts(body, len) };
+        copy.extend_from_slice(bytes);
+        req.inner.body = copy;
+        Ok(())
     })
 }
 
@@ -123,27 +111,19 @@ pub extern "C" fn aigw_request_set_cancel(
     req: *mut aigw_request,
     c: *const aigw_cancel,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        status_of((|| {
-            // SAFETY: NULL or live handles per the contract.
-            let req = unsafe { mut_arg(req, "req") }?;
-            req.inner.cancel = if c.is_null() {
-                None
-            } else {
-                Some(unsafe { ref_arg(c, "c") }?.token.clone())
-            };
-            Ok(())
-        })())
+    ffi_boundary!(status {
+        let req = try_mut!(req)?;
+        // NULL detaches, so `c` is optional here.
+        req.inner.cancel = try_ref!(c).ok().map(|c| c.token.clone());
+        Ok(())
     })
 }
 
 /// Frees a request. NULL is a no-op. Responses already received stay valid.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_request_free(req: *mut aigw_request) {
-    ffi_boundary!((), {
-        if !req.is_null() {
-            // SAFETY: made by aigw_request_new, freed once by the caller.
-            drop(unsafe { Box::from_raw(req) });
-        }
+    ffi_boundary!({
+        // SAFETY: NULL or made by aigw_request_new, freed once by the caller.
+        unsafe { aigw_request::free(req) }
     })
 }

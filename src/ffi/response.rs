@@ -1,8 +1,8 @@
 //! `aigw_response`: status, headers and body of an upstream response.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 
-use crate::ffi::{Failure, aigw_status, ffi_boundary, ref_arg, str_arg};
+use crate::ffi::{Failure, Handle, aigw_status, ffi_boundary, try_out, try_ref, try_str};
 use crate::response::Response;
 
 /// A response: status, headers in the order received, body, and the index of
@@ -45,19 +45,15 @@ impl aigw_response {
                 .collect(),
         }
     }
-
-    pub(crate) fn boxed(response: Response) -> *mut aigw_response {
-        Box::into_raw(Box::new(aigw_response::new(response)))
-    }
 }
+
+// Immutable once made, so shared borrows only.
+impl Handle for aigw_response {}
 
 /// The HTTP status code; 0 if `r` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_response_status(r: *const aigw_response) -> u16 {
-    ffi_boundary!(0, {
-        // SAFETY: NULL or a live response per the contract.
-        unsafe { r.as_ref() }.map_or(0, |r| r.status)
-    })
+    ffi_boundary!({ try_ref!(r).map_or(0, |r| r.status) })
 }
 
 /// The 0-based index of the Universal step that produced this response
@@ -65,10 +61,7 @@ pub extern "C" fn aigw_response_status(r: *const aigw_response) -> u16 {
 /// `r` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_response_step(r: *const aigw_response) -> i32 {
-    ffi_boundary!(-1, {
-        // SAFETY: NULL or a live response per the contract.
-        unsafe { r.as_ref() }.map_or(-1, |r| r.step)
-    })
+    ffi_boundary!(on_panic(-1) { try_ref!(r).map_or(-1, |r| r.step) })
 }
 
 /// The first value of the header `name`, matched case-insensitively, or NULL
@@ -79,10 +72,8 @@ pub extern "C" fn aigw_response_header(
     r: *const aigw_response,
     name: *const c_char,
 ) -> *const c_char {
-    ffi_boundary!(std::ptr::null(), {
-        // SAFETY: NULL or live response / C string per the contract.
-        let (Ok(r), Ok(name)) = (unsafe { ref_arg(r, "r") }, unsafe { str_arg(name, "name") })
-        else {
+    ffi_boundary!({
+        let (Ok(r), Ok(name)) = (try_ref!(r), try_str!(name)) else {
             return std::ptr::null();
         };
         r.headers
@@ -96,10 +87,7 @@ pub extern "C" fn aigw_response_header(
 /// is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_response_header_count(r: *const aigw_response) -> usize {
-    ffi_boundary!(0, {
-        // SAFETY: NULL or a live response per the contract.
-        unsafe { r.as_ref() }.map_or(0, |r| r.headers.len())
-    })
+    ffi_boundary!({ try_ref!(r).map_or(0, |r| r.headers.len()) })
 }
 
 /// The `i`-th header (0-based, in the order received). On `AIGW_OK`, `*name`
@@ -112,30 +100,18 @@ pub extern "C" fn aigw_response_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<(&CStr, &CStr), Failure> {
-            // SAFETY: NULL or a live response per the contract.
-            let r = unsafe { ref_arg(r, "r") }?;
-            if name.is_null() || value.is_null() {
-                return Err(Failure::null("name/value"));
-            }
-            let (n, v) = r
-                .headers
-                .get(i)
-                .ok_or_else(|| Failure::invalid("header index out of range"))?;
-            Ok((n.as_c_str(), v.as_c_str()))
-        })();
-        match result {
-            Ok((n, v)) => {
-                // SAFETY: both checked non-NULL above.
-                unsafe {
-                    name.write(n.as_ptr());
-                    value.write(v.as_ptr());
-                }
-                aigw_status::AIGW_OK
-            }
-            Err(f) => f.status,
-        }
+    ffi_boundary!(status {
+        let r = try_ref!(r)?;
+        let (Ok(name), Ok(value)) = (try_out!(name), try_out!(value)) else {
+            return Err(Failure::null("name/value"));
+        };
+        let (n, v) = r
+            .headers
+            .get(i)
+            .ok_or_else(|| Failure::invalid("header index out of range"))?;
+        name.put(n.as_ptr());
+        value.put(v.as_ptr());
+        Ok(())
     })
 }
 
@@ -145,17 +121,16 @@ pub extern "C" fn aigw_response_header_at(
 /// length 0) if `r` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_response_body(r: *const aigw_response, len: *mut usize) -> *const u8 {
-    ffi_boundary!(std::ptr::null(), {
-        // SAFETY: NULL or a live response per the contract.
-        let r = unsafe { r.as_ref() };
-        let (ptr, n) = match r {
-            Some(r) if r.body.is_empty() => (c"".as_ptr().cast::<u8>(), 0),
-            Some(r) => (r.body.as_ptr(), r.body.len()),
-            None => (std::ptr::null(), 0),
+    ffi_boundary!({
+        let (ptr, n) = match try_ref!(r) {
+            Ok(r) if r.body.is_empty() => (c"".as_ptr().cast::<u8>(), 0),
+            Ok(r) => (r.body.as_ptr(), r.body.len()),
+            Err(_) => (std::ptr::null(), 0),
         };
-        if !len.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { len.write(n) };
+        // `len` is optional; written whether or not `r` is NULL, as
+        // documented.
+        if let Ok(len) = try_out!(len) {
+            len.put(n);
         }
         ptr
     })
@@ -164,10 +139,8 @@ pub extern "C" fn aigw_response_body(r: *const aigw_response, len: *mut usize) -
 /// Frees a response and everything borrowed from it. NULL is a no-op.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_response_free(r: *mut aigw_response) {
-    ffi_boundary!((), {
-        if !r.is_null() {
-            // SAFETY: made by the library with Box::into_raw, freed once.
-            drop(unsafe { Box::from_raw(r) });
-        }
+    ffi_boundary!({
+        // SAFETY: NULL or made by the library with `into_raw`, freed once.
+        unsafe { aigw_response::free(r) }
     })
 }

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use crate::ffi::error::aigw_error;
 use crate::ffi::gateway::aigw_gateway;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg, str_arg};
+use crate::ffi::{Handle, aigw_status, ffi_boundary, try_opt_str, try_out, try_ref};
 use crate::server::{Server, ServerOptions};
 
 /// A running HTTP server that sends every request it receives through one
@@ -17,6 +17,9 @@ use crate::server::{Server, ServerOptions};
 pub struct aigw_server {
     inner: Server,
 }
+
+// Read from any thread (`aigw_server_port`): shared borrows only.
+impl Handle for aigw_server {}
 
 /// Starts an HTTP/1.1 server on `options.listen` serving `gw`.
 ///
@@ -43,27 +46,15 @@ pub extern "C" fn aigw_server_start(
     out: *mut *mut aigw_server,
     error: *mut *mut aigw_error,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<*mut aigw_server, Failure> {
-            // SAFETY: NULL or a live gateway from this library.
-            let gw = unsafe { ref_arg(gw, "gw") }?;
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            let json = if options_json.is_null() {
-                None
-            } else {
-                // SAFETY: non-NULL C string per the contract.
-                Some(unsafe { str_arg(options_json, "options_json") }?)
-            };
-            let options = ServerOptions::parse(json)?;
-            // SAFETY: the caller keeps the gateway alive until the server
-            // is freed (documented above).
-            let server = unsafe { Server::start_borrowed(&gw.inner, options) }?;
-            Ok(Box::into_raw(Box::new(aigw_server { inner: server })))
-        })();
-        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
-        unsafe { finish(result, out, error) }
+    ffi_boundary!(status(error) {
+        let gw = try_ref!(gw)?;
+        let out = try_out!(out)?;
+        let options = ServerOptions::parse(try_opt_str!(options_json)?)?;
+        // SAFETY: the caller keeps the gateway alive until the server is
+        // freed (documented above).
+        let server = unsafe { Server::start_borrowed(&gw.inner, options) }?;
+        out.put(aigw_server { inner: server }.into_raw());
+        Ok(())
     })
 }
 
@@ -71,13 +62,7 @@ pub extern "C" fn aigw_server_start(
 /// for port 0); 0 if `s` is NULL. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_server_port(s: *const aigw_server) -> u16 {
-    ffi_boundary!(0, {
-        // SAFETY: NULL or a live server from this library.
-        match unsafe { s.as_ref() } {
-            Some(s) => s.inner.port(),
-            None => 0,
-        }
-    })
+    ffi_boundary!({ try_ref!(s).map_or(0, |s| s.inner.port()) })
 }
 
 /// Stops and frees a server. NULL is a no-op.
@@ -90,10 +75,8 @@ pub extern "C" fn aigw_server_port(s: *const aigw_server) -> u16 {
 /// be used afterwards, nor concurrently from another thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_server_free(s: *mut aigw_server) {
-    ffi_boundary!((), {
-        if !s.is_null() {
-            // SAFETY: made by aigw_server_start, freed once by the caller.
-            drop(unsafe { Box::from_raw(s) });
-        }
+    ffi_boundary!({
+        // SAFETY: NULL or made by aigw_server_start, freed once by the caller.
+        unsafe { aigw_server::free(s) }
     })
 }

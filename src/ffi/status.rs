@@ -72,7 +72,7 @@ impl aigw_status {
 /// "unknown status". Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_status_str(status: std::ffi::c_int) -> *const c_char {
-    ffi_boundary!(c"internal error".as_ptr(), {
+    ffi_boundary!(on_panic(c"internal error".as_ptr()) {
         match status {
             0 => c"ok".as_ptr(),
             1 => c"a required pointer was NULL".as_ptr(),
@@ -100,5 +100,7 @@ pub extern "C" fn aigw_status_str(status: std::ffi::c_int) -> *const c_char {
 /// library. Static text: never NULL, never to be freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn aigw_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    ffi_boundary!(on_panic(c"".as_ptr()) {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    })
 }

@@ -6,7 +6,7 @@ use crate::ffi::error::aigw_error;
 use crate::ffi::gateway::aigw_gateway;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
-use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg};
+use crate::ffi::{Handle, aigw_status, ffi_boundary, try_out, try_ref};
 use crate::response::Response;
 use crate::sse::SseEvent;
 use crate::stream::StreamSink;
@@ -156,22 +156,16 @@ pub extern "C" fn aigw_send_stream(
     out: *mut *mut aigw_response,
     error: *mut *mut aigw_error,
 ) -> aigw_status {
-    ffi_boundary!(aigw_status::AIGW_ERR_PANIC, {
-        let result = (|| -> Result<*mut aigw_response, Failure> {
-            // SAFETY: NULL or live handles from this library.
-            let gw = unsafe { ref_arg(gw, "gw") }?;
-            let req = unsafe { ref_arg(req, "req") }?;
-            if out.is_null() {
-                return Err(Failure::null("out"));
-            }
-            // SAFETY: NULL or a live callbacks struct for the whole call.
-            let mut sink = CallbackSink {
-                callbacks: unsafe { cb.as_ref() },
-            };
-            let head = gw.inner.send_stream(&req.inner, &mut sink)?;
-            Ok(aigw_response::boxed(head))
-        })();
-        // SAFETY: `out` was checked non-NULL; `error` is NULL or writable.
-        unsafe { finish(result, out, error) }
+    ffi_boundary!(status(error) {
+        let gw = try_ref!(gw)?;
+        let req = try_ref!(req)?;
+        let out = try_out!(out)?;
+        // SAFETY: NULL or a live callbacks struct for the whole call.
+        let mut sink = CallbackSink {
+            callbacks: unsafe { cb.as_ref() },
+        };
+        let head = gw.inner.send_stream(&req.inner, &mut sink)?;
+        out.put(aigw_response::new(head).into_raw());
+        Ok(())
     })
 }
