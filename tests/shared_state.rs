@@ -311,7 +311,15 @@ fn cache_hits_cross_processes_plain_and_streamed() {
 fn identical_misses_wait_for_one_fill() {
     let redis = RedisServer::start();
     let mock = MockServer::start().unwrap();
-    let config = config(&mock.url(), &redis.url(), "t-fill:", "", "");
+    // Generous Redis timeouts: on a loaded machine a round trip slower than
+    // the default would fail open and count as a second fill.
+    let config = config(
+        &mock.url(),
+        &redis.url(),
+        "t-fill:",
+        "",
+        r#","connect_timeout_ms":5000,"command_timeout_ms":5000"#,
+    );
     // Two gateways (as if two processes) in this process, 6 threads each.
     let gateways: Vec<Arc<Gateway>> = (0..2)
         .map(|_| Arc::new(Gateway::new(Config::parse(Some(&config)).unwrap()).unwrap()))
