@@ -30,7 +30,7 @@ STREAM_CHAT  := $(BUILD)/examples/stream_chat
 WITH_MOCK := scripts/with-mock.sh
 export AIGW_MOCK_BIN := $(abspath $(MOCK))
 RUN_TESTS := scripts/run-tests.sh
-# Optional valgrind suppressions for third-party noise (none needed so far).
+# Optional valgrind suppressions for third-party noise (tests/c/valgrind.supp).
 VALGRIND_SUPP := $(wildcard tests/c/valgrind.supp)
 export AIGW_VALGRIND_SUPP := $(if $(VALGRIND_SUPP),$(abspath $(VALGRIND_SUPP)),)
 

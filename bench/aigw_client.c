@@ -15,6 +15,10 @@
  *              then custom-nginx; the response must come from step 1
  * stream: aigw_send_stream of POST custom-nginx/stream, timing the first and
  * the last on_event.
+ * Translation (bench/translate.sh; --anthropic URL is the anthropic
+ * provider's base URL), latency and stream:
+ *   compat     POST compat/chat/completions, model anthropic/..., translated
+ *   messages   POST anthropic/v1/messages, the same request passed through
  */
 #define _GNU_SOURCE
 #include "bench_common.h"
@@ -30,6 +34,23 @@ static const char *g_case = "provider";
 
 static const char UNIVERSAL_BODY[] = "[" STEP("custom-nginx") "]";
 static const char FALLBACK_BODY[] = "[" STEP("custom-dead") "," STEP("custom-nginx") "]";
+
+/* The translation cases' request, ~1 KB in either format (LiteLLM's driver
+ * sends the same messages). */
+#define FOX "The quick brown fox jumps over the lazy dog. "
+#define FOX5 FOX FOX FOX FOX FOX
+#define XL_TEXT FOX5 FOX5 FOX5 FOX5
+#define XL_SYSTEM "You are a helpful assistant."
+#define XL_TAIL(stream) ",\"max_tokens\":256" stream "}"
+#define XL_COMPAT(stream)                                                       \
+    "{\"model\":\"anthropic/claude-3-5-haiku-20241022\",\"messages\":["         \
+    "{\"role\":\"system\",\"content\":\"" XL_SYSTEM "\"},"                      \
+    "{\"role\":\"user\",\"content\":\"" XL_TEXT "\"}]" XL_TAIL(stream)
+#define XL_MESSAGES(stream)                                                     \
+    "{\"model\":\"claude-3-5-haiku-20241022\",\"system\":\"" XL_SYSTEM "\","      \
+    "\"messages\":[{\"role\":\"user\",\"content\":\"" XL_TEXT "\"}]" XL_TAIL(stream)
+#define XL_STREAM ",\"stream\":true,\"stream_options\":{\"include_usage\":true}"
+static int g_streaming;
 
 static void fail(const char *what, aigw_status st, aigw_error *err)
 {
@@ -47,6 +68,7 @@ static void must(aigw_status st, const char *what)
 struct state {
     aigw_request *req;
     int32_t want_step;
+    const char *want_body; /* the answer must hold this (the translated format's marker) */
     struct stream_timing t;
 };
 
@@ -63,6 +85,17 @@ static struct state *state_new(const char *which)
              "aigw_request_new");
         must(aigw_request_set_header(s->req, "Authorization", "Bearer " BENCH_API_KEY), "header");
         body = stream ? BENCH_STREAM_BODY : BENCH_CHAT_BODY;
+    } else if (!strcmp(which, "compat")) {
+        must(aigw_request_new("POST", "compat/chat/completions", &s->req), "aigw_request_new");
+        must(aigw_request_set_header(s->req, "Authorization", "Bearer " BENCH_API_KEY), "header");
+        body = g_streaming ? XL_COMPAT(XL_STREAM) : XL_COMPAT("");
+        s->want_body = "\"object\":\"chat.completion\"";
+    } else if (!strcmp(which, "messages")) {
+        must(aigw_request_new("POST", "anthropic/v1/messages", &s->req), "aigw_request_new");
+        must(aigw_request_set_header(s->req, "x-api-key", BENCH_API_KEY), "header");
+        must(aigw_request_set_header(s->req, "anthropic-version", "2023-06-01"), "header");
+        body = g_streaming ? XL_MESSAGES(",\"stream\":true") : XL_MESSAGES("");
+        s->want_body = "\"type\":\"message\"";
     } else if (!strcmp(which, "universal") || !strcmp(which, "fallback")) {
         int fb = !strcmp(which, "fallback");
         must(aigw_request_new("POST", "", &s->req), "aigw_request_new");
@@ -96,7 +129,8 @@ static int one_request(void *arg)
     const uint8_t *body = aigw_response_body(resp, &len);
     uint16_t code = aigw_response_status(resp);
     int32_t step = aigw_response_step(resp);
-    int bad = code != 200 || len == 0 || step != s->want_step;
+    int bad = code != 200 || len == 0 || step != s->want_step ||
+              (s->want_body && !memmem(body, len, s->want_body, strlen(s->want_body)));
     if (bad)
         fprintf(stderr, "aigw_client: HTTP %u from step %d (want 200 from step %d): %.*s\n", code,
                 step, s->want_step, (int)(len > 300 ? 300 : len), (const char *)body);
@@ -122,7 +156,9 @@ static int on_event(void *ud, const aigw_sse_event *ev)
 
 static int run_stream(const struct opts *o)
 {
-    struct state *s = state_new("stream");
+    int xl = !strcmp(g_case, "compat") || !strcmp(g_case, "messages");
+    g_streaming = 1;
+    struct state *s = state_new(xl ? g_case : "stream");
     aigw_stream_callbacks cb = {s, NULL, on_data, on_event};
     size_t n = (size_t)o->iterations;
     uint64_t *first = calloc(n, 8), *last = calloc(n, 8), *total = calloc(n, 8);
@@ -191,7 +227,7 @@ static int json_safe(const char *s)
 int main(int argc, char **argv)
 {
     struct opts o;
-    const char *base = NULL, *dead = "http://127.0.0.1:9/v1";
+    const char *base = NULL, *dead = "http://127.0.0.1:9/v1", *anthropic = NULL;
     opts_defaults(&o);
     o.label = NULL;
     for (int i = 1; i < argc; i++) {
@@ -201,6 +237,8 @@ int main(int argc, char **argv)
             base = argv[++i];
         else if (!strcmp(argv[i], "--dead") && i + 1 < argc)
             dead = argv[++i];
+        else if (!strcmp(argv[i], "--anthropic") && i + 1 < argc)
+            anthropic = argv[++i];
         else
             die("aigw_client: unknown or incomplete option %s (see the comment atop aigw_client.c)",
                 argv[i]);
@@ -208,14 +246,15 @@ int main(int argc, char **argv)
     if (o.label)
         g_case = o.label;
     o.label = g_case;
-    if (!base || !json_safe(base) || !json_safe(dead))
+    if (!base || !json_safe(base) || !json_safe(dead) || (anthropic && !json_safe(anthropic)))
         die("aigw_client: --base URL is required (and URLs must not hold quotes)");
 
-    char config[1024];
+    char config[2048];
     snprintf(config, sizeof config,
              "{\"providers\":{\"custom-nginx\":{\"base_url\":\"%s\"},"
-             "\"custom-dead\":{\"base_url\":\"%s\"}}}",
-             base, dead);
+             "\"custom-dead\":{\"base_url\":\"%s\"}%s%s%s}}",
+             base, dead, anthropic ? ",\"anthropic\":{\"base_url\":\"" : "",
+             anthropic ? anthropic : "", anthropic ? "\"}" : "");
     aigw_error *err = NULL;
     aigw_status st = aigw_gateway_new(config, &g_gw, &err);
     if (st != AIGW_OK) {
@@ -232,7 +271,8 @@ int main(int argc, char **argv)
             state_free(states[i]);
         free(states);
     } else if (!strcmp(o.mode, "stream")) {
-        o.label = "stream";
+        if (strcmp(g_case, "compat") && strcmp(g_case, "messages"))
+            o.label = "stream";
         rc = run_stream(&o);
     } else if (!strcmp(o.mode, "mem")) {
         rc = run_mem(&o);

@@ -3,11 +3,14 @@
 way the C clients time theirs, printing the same RESULT lines.
 
     litellm_driver.py --api-base http://127.0.0.1:PORT/v1 [--threads 1,2,8]
-                      [--duration S] [--warmup N] [--max N]
+                      [--duration S] [--warmup N] [--max N] [--case chat|anthropic]
 
 Each thread calls litellm.completion(model="openai/gpt-4o-mini",
 api_base=..., api_key="sk-bench") back to back; latency per call with
-time.perf_counter_ns() (CLOCK_MONOTONIC). Nothing may leave 127.0.0.1: the
+time.perf_counter_ns() (CLOCK_MONOTONIC). --case anthropic (bench/translate.sh)
+is LiteLLM's own translation instead: model="anthropic/claude-3-5-haiku-20241022",
+the ~1 KB conversation aigw_client's compat case sends, api_base = the Messages
+URL on nginx. Nothing may leave 127.0.0.1: the
 cost map is the bundled one, telemetry is off, no callbacks are set.
 """
 import argparse
@@ -33,15 +36,21 @@ MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Write a haiku about benchmarks."},
 ]
+# --case anthropic: the same conversation as aigw_client's compat case.
+XL_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "The quick brown fox jumps over the lazy dog. " * 20},
+]
+CASES = {
+    "chat": dict(model="openai/gpt-4o-mini", messages=MESSAGES),
+    "anthropic": dict(model="anthropic/claude-3-5-haiku-20241022", messages=XL_MESSAGES,
+                      max_tokens=256),
+}
+CASE = "chat"
 
 
 def one(api_base):
-    r = litellm.completion(
-        model="openai/gpt-4o-mini",
-        messages=MESSAGES,
-        api_base=api_base,
-        api_key="sk-bench",
-    )
+    r = litellm.completion(api_base=api_base, api_key="sk-bench", **CASES[CASE])
     if not r.choices or not r.choices[0].message.content:
         raise RuntimeError("empty completion: %r" % (r,))
 
@@ -105,9 +114,9 @@ def run(api_base, threads, duration, warmup, cap):
     wall = (last - first) / 1e9
     n = len(allv)
     print(
-        "RESULT tool=litellm case=chat threads=%d n=%d median_us=%.2f p99_us=%.2f p90_us=%.2f "
+        "RESULT tool=litellm case=%s threads=%d n=%d median_us=%.2f p99_us=%.2f p90_us=%.2f "
         "mean_us=%.2f min_us=%.2f max_us=%.2f rps=%.0f wall_s=%.3f"
-        % (threads, n, median(allv), pct(allv, 0.99), pct(allv, 0.90),
+        % (CASE, threads, n, median(allv), pct(allv, 0.99), pct(allv, 0.90),
            (sum(allv) / n / 1000.0) if n else 0.0, pct(allv, 0.0),
            (allv[-1] / 1000.0) if n else 0.0, n / wall if wall > 0 else 0.0, wall),
         flush=True,
@@ -122,7 +131,10 @@ def main():
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--max", type=int, default=1000000)
+    ap.add_argument("--case", choices=sorted(CASES), default="chat")
     a = ap.parse_args()
+    global CASE
+    CASE = a.case
     print("INFO tool=litellm version=%s python=%s" % (
         getattr(litellm, "version", None) or _dist_version("litellm"),
         sys.version.split()[0]), flush=True)

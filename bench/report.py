@@ -421,6 +421,7 @@ def main():
       "is the stricter measure of what the gateway itself costs.")
     w("")
 
+    out.extend(__import__("report_translate").section(meta, d))  # bench/translate.sh's figures
     # ---- contenders that did not run
     w("## Contenders not run")
     w("")

@@ -9,6 +9,7 @@
 #   bench/run.sh smoke   a few requests per C contender (libcurl, aigw) against
 #                        nginx; no peers, no pinning; exits non-zero on failure.
 #   bench/run.sh full    every figure, all contenders; writes BENCHMARKS.md.
+#   bench/run.sh translate  the cost of translation alone (bench/translate.sh).
 #
 # Environment: BENCH_BIN (dir holding curl_client and aigw_client; default
 # build/bench), AIGW_LIBDIR (libaigw.so/.a; default target/release),
@@ -337,6 +338,7 @@ full() {
         net_check aigw "$OUT/aigw.strace"
     fi
 
+    translate_run
     if [[ ",$PEERS," == *,litellm,* ]]; then litellm_run; fi
     if [[ ",$PEERS," == *,portkey,* ]]; then portkey_run; fi
 
@@ -463,9 +465,11 @@ portkey_run() {
     [ "$ok" = 1 ] || record "SKIP tool=portkey reason=requests through the gateway failed: $(tail -n 1 "$TMP/stderr" | tr -d '\n')"
 }
 
+. "$BENCH/translate.sh"
 case "$MODE" in
     deps) deps ;;
+    translate) translate_alone ;;
     smoke) smoke ;;
     full) full ;;
-    *) echo "usage: bench/run.sh deps|smoke|full" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh deps|smoke|full|translate" >&2; exit 2 ;;
 esac

@@ -102,6 +102,25 @@ fn main() {
 
     let plan = median(n, || timed(|| drop(gw.plan(&compat).unwrap())));
     let plan_native = median(n, || timed(|| drop(gw.plan(&native).unwrap())));
+    let tree = median(n, || {
+        timed(|| drop(serde_json::from_slice::<serde_json::Value>(&compat.body).unwrap()))
+    });
+    let value: serde_json::Value = serde_json::from_slice(&compat.body).unwrap();
+    let read = median(n, || {
+        timed(|| {
+            drop(aigw::compat::openai::parse_chat_request(&value, "claude-3-5-haiku").unwrap())
+        })
+    });
+    let req = aigw::compat::openai::parse_chat_request(&value, "claude-3-5-haiku").unwrap();
+    let write = median(n, || {
+        timed(|| drop(aigw::compat::anthropic::build_request(&req).unwrap()))
+    });
+    println!(
+        "  of which: body into a serde_json::Value {:.2} us, Value into the hub {:.2} us, hub into a Messages body {:.2} us",
+        us(tree),
+        us(read),
+        us(write)
+    );
     println!(
         "  planning alone: pass-through {:.2} us, compat (parse, check, write the Messages body) {:.2} us",
         us(plan_native),

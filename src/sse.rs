@@ -233,8 +233,10 @@ pub fn is_error_event(event: &SseEvent<'_>) -> bool {
     }
     let data = event.data.trim_start();
     data.starts_with('{')
-        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&event.data)
-            .is_ok_and(|object| object.contains_key("error"))
+        && serde_json::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(
+            &event.data,
+        )
+        .is_ok_and(|object| object.contains_key("error"))
 }
 
 /// Owned copy of an event, for events held back until a stream commits.

@@ -1,11 +1,13 @@
 //! Anthropic Messages API: the caller's format for `compat/messages`, and
 //! the upstream format of `anthropic` (`v1/messages`).
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::hub::{
-    ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, TokenUsage,
-    Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id,
+    ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, Str, TokenUsage,
+    Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id, write_str, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::sse::SseEvent;
@@ -262,95 +264,39 @@ pub fn json_tool_name(req: &ChatRequest) -> Option<String> {
     }
 }
 
-/// Writes the hub request as an Anthropic Messages body. Consecutive turns
-/// of one role merge (the API wants user and assistant to alternate); tool
-/// results become `tool_result` blocks of a user turn. A `json_schema`
-/// response format becomes one forced tool whose input is the answer.
-pub fn build_request(req: &ChatRequest) -> R<Value> {
-    let mut messages: Vec<Value> = Vec::new();
-    let mut push = |role: &str, blocks: Vec<Value>| {
-        if blocks.is_empty() {
-            return;
-        }
-        if let Some(last) = messages.last_mut() {
-            if last["role"] == role {
-                last["content"]
-                    .as_array_mut()
-                    .expect("content is an array")
-                    .extend(blocks);
-                return;
-            }
-        }
-        messages.push(json!({"role": role, "content": blocks}));
-    };
-    for m in &req.messages {
-        let mut blocks: Vec<Value> = m
-            .parts
-            .iter()
-            .filter(|p| !matches!(p, Part::Text(t) if t.is_empty()))
-            .map(|p| match p {
-                Part::Text(t) => json!({"type": "text", "text": t}),
-                Part::Image { media_type, data } => json!({"type": "image",
-                    "source": {"type": "base64", "media_type": media_type, "data": data}}),
-                Part::ImageUrl(u) => json!({"type": "image", "source": {"type": "url", "url": u}}),
-            })
-            .collect();
-        match m.role {
-            Role::User => push("user", blocks),
-            Role::Assistant => {
-                for c in &m.tool_calls {
-                    let input: Value = serde_json::from_str(&c.arguments).unwrap_or(json!({}));
-                    blocks.push(
-                        json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
-                    );
-                }
-                push("assistant", blocks);
-            }
-            Role::Tool => push(
-                "user",
-                vec![json!({"type": "tool_result",
-                    "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
-                    "content": m.text()})],
-            ),
-        }
-    }
+/// Appends a JSON value (a tool schema, a number) as serde writes it.
+fn write_json(s: &mut String, v: &impl serde::Serialize) {
+    s.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "null".into()));
+}
+
+/// Writes the hub request as an Anthropic Messages body (JSON text, written
+/// directly into one buffer). Consecutive turns of one role merge (the API
+/// wants user and assistant to alternate); tool results become
+/// `tool_result` blocks of a user turn. A `json_schema` response format
+/// becomes one forced tool whose input is the answer.
+pub fn build_request(req: &ChatRequest) -> R<String> {
     if req.temperature.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
         return Err("temperature must be between 0 and 1 for anthropic".into());
     }
-    if messages.first().is_some_and(|m| m["role"] != "user") {
-        return Err("the conversation must start with a user message for anthropic".into());
-    }
-    let mut body = json!({
-        "model": req.model,
-        "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        "messages": messages,
-    });
-    let mut system = req.system.clone();
-    if req.response_format == Some(ResponseFormat::JsonObject) {
-        system.push(JSON_OBJECT_INSTRUCTION.into());
-    }
-    if !system.is_empty() {
-        body["system"] = json!(system.join("\n\n"));
-    }
-    let mut tools: Vec<Value> = req
-        .tools
-        .iter()
-        .map(|t| {
-            let mut v = json!({"name": t.name, "input_schema": t.parameters});
-            if let Some(d) = &t.description {
-                v["description"] = json!(d);
-            }
-            v
-        })
-        .collect();
-    let mut tool_choice = match &req.tool_choice {
-        None => None,
-        Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
-        Some(ToolChoice::None) => Some(json!({"type": "none"})),
-        Some(ToolChoice::Required) => Some(json!({"type": "any"})),
-        Some(ToolChoice::Named(n)) => Some(json!({"type": "tool", "name": n})),
+    let role_of = |m: &Message| match m.role {
+        Role::Assistant => "assistant",
+        Role::User | Role::Tool => "user",
     };
-    if let Some(ResponseFormat::JsonSchema { name, schema }) = &req.response_format {
+    // A turn with no blocks is left out (and merges nothing).
+    let has_blocks = |m: &Message| match m.role {
+        Role::Tool => true,
+        Role::Assistant if !m.tool_calls.is_empty() => true,
+        _ => m
+            .parts
+            .iter()
+            .any(|p| !matches!(p, Part::Text(t) if t.is_empty())),
+    };
+    if let Some(first) = req.messages.iter().find(|m| has_blocks(m)) {
+        if role_of(first) != "user" {
+            return Err("the conversation must start with a user message for anthropic".into());
+        }
+    }
+    if let Some(ResponseFormat::JsonSchema { name, .. }) = &req.response_format {
         if !req.tools.is_empty() {
             return Err(
                 "response_format json_schema together with tools is not translated for anthropic"
@@ -358,34 +304,188 @@ pub fn build_request(req: &ChatRequest) -> R<Value> {
             );
         }
         check_tool_name(name, "response_format.json_schema.name")?;
-        tools.push(json!({"name": name, "description": "Give the answer in this schema.", "input_schema": schema}));
-        tool_choice = Some(json!({"type": "tool", "name": name}));
     }
-    if !tools.is_empty() {
-        body["tools"] = Value::Array(tools);
-    }
-    if let Some(mut tc) = tool_choice {
-        if req.parallel_tool_calls == Some(false) && tc["type"] != "none" {
-            tc["disable_parallel_tool_use"] = json!(true);
+    let size: usize = req
+        .messages
+        .iter()
+        .flat_map(|m| m.parts.iter())
+        .map(|p| match p {
+            Part::Text(t) | Part::ImageUrl(t) => t.len(),
+            Part::Image { data, .. } => data.len(),
+        })
+        .sum::<usize>()
+        + req.system.iter().map(String::len).sum::<usize>();
+    let mut s = String::with_capacity(size + size / 8 + 256);
+    s.push_str("{\"model\":");
+    write_str(&mut s, &req.model);
+    s.push_str(",\"max_tokens\":");
+    write_u64(&mut s, req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
+    s.push_str(",\"messages\":[");
+    let mut open: Option<&str> = None;
+    for m in req.messages.iter().filter(|m| has_blocks(m)) {
+        let role = role_of(m);
+        match open {
+            Some(r) if r == role => s.push(','),
+            Some(_) => s.push_str("]},"),
+            None => {}
         }
-        body["tool_choice"] = tc;
+        if open != Some(role) {
+            s.push_str("{\"role\":");
+            write_str(&mut s, role);
+            s.push_str(",\"content\":[");
+            open = Some(role);
+        }
+        if m.role == Role::Tool {
+            s.push_str("{\"type\":\"tool_result\",\"tool_use_id\":");
+            write_str(&mut s, m.tool_call_id.as_deref().unwrap_or_default());
+            s.push_str(",\"content\":");
+            write_str(&mut s, &m.text());
+            s.push('}');
+            continue;
+        }
+        let mut first = true;
+        let mut sep = |s: &mut String| {
+            if !std::mem::take(&mut first) {
+                s.push(',');
+            }
+        };
+        for p in &m.parts {
+            match p {
+                Part::Text(t) if t.is_empty() => continue,
+                Part::Text(t) => {
+                    sep(&mut s);
+                    s.push_str("{\"type\":\"text\",\"text\":");
+                    write_str(&mut s, t);
+                }
+                Part::Image { media_type, data } => {
+                    sep(&mut s);
+                    s.push_str(
+                        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":",
+                    );
+                    write_str(&mut s, media_type);
+                    s.push_str(",\"data\":");
+                    write_str(&mut s, data);
+                    s.push('}');
+                }
+                Part::ImageUrl(u) => {
+                    sep(&mut s);
+                    s.push_str("{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":");
+                    write_str(&mut s, u);
+                    s.push('}');
+                }
+            }
+            s.push('}');
+        }
+        if m.role == Role::Assistant {
+            for c in &m.tool_calls {
+                sep(&mut s);
+                s.push_str("{\"type\":\"tool_use\",\"id\":");
+                write_str(&mut s, &c.id);
+                s.push_str(",\"name\":");
+                write_str(&mut s, &c.name);
+                s.push_str(",\"input\":");
+                // Arguments were checked to be a JSON object when read;
+                // they go as they are, without a parse into a tree.
+                match serde_json::from_str::<&RawValue>(&c.arguments) {
+                    Ok(raw) if raw.get().starts_with('{') => s.push_str(raw.get()),
+                    _ => s.push_str("{}"),
+                }
+                s.push('}');
+            }
+        }
+    }
+    if open.is_some() {
+        s.push_str("]}");
+    }
+    s.push(']');
+    let json_object = req.response_format == Some(ResponseFormat::JsonObject);
+    if !req.system.is_empty() || json_object {
+        let mut system = req.system.join("\n\n");
+        if json_object {
+            if !system.is_empty() {
+                system.push_str("\n\n");
+            }
+            system.push_str(JSON_OBJECT_INSTRUCTION);
+        }
+        s.push_str(",\"system\":");
+        write_str(&mut s, &system);
+    }
+    let schema_tool = match &req.response_format {
+        Some(ResponseFormat::JsonSchema { name, schema }) => Some((name, schema)),
+        _ => None,
+    };
+    if !req.tools.is_empty() || schema_tool.is_some() {
+        s.push_str(",\"tools\":[");
+        for (i, t) in req.tools.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            write_str(&mut s, &t.name);
+            if let Some(d) = &t.description {
+                s.push_str(",\"description\":");
+                write_str(&mut s, d);
+            }
+            s.push_str(",\"input_schema\":");
+            write_json(&mut s, &t.parameters);
+            s.push('}');
+        }
+        if let Some((name, schema)) = schema_tool {
+            s.push_str("{\"name\":");
+            write_str(&mut s, name);
+            s.push_str(",\"description\":\"Give the answer in this schema.\",\"input_schema\":");
+            write_json(&mut s, schema);
+            s.push('}');
+        }
+        s.push(']');
+    }
+    let tool_choice = match (schema_tool, &req.tool_choice) {
+        (Some((name, _)), _) => Some(("tool", Some(name.as_str()))),
+        (None, None) => None,
+        (None, Some(ToolChoice::Auto)) => Some(("auto", None)),
+        (None, Some(ToolChoice::None)) => Some(("none", None)),
+        (None, Some(ToolChoice::Required)) => Some(("any", None)),
+        (None, Some(ToolChoice::Named(n))) => Some(("tool", Some(n.as_str()))),
+    };
+    if let Some((kind, name)) = tool_choice {
+        s.push_str(",\"tool_choice\":{\"type\":");
+        write_str(&mut s, kind);
+        if let Some(n) = name {
+            s.push_str(",\"name\":");
+            write_str(&mut s, n);
+        }
+        if req.parallel_tool_calls == Some(false) && kind != "none" {
+            s.push_str(",\"disable_parallel_tool_use\":true");
+        }
+        s.push('}');
     }
     if let Some(t) = req.temperature {
-        body["temperature"] = json!(t);
+        s.push_str(",\"temperature\":");
+        write_json(&mut s, &t);
     }
     if let Some(t) = req.top_p {
-        body["top_p"] = json!(t);
+        s.push_str(",\"top_p\":");
+        write_json(&mut s, &t);
     }
     if let Some(t) = req.top_k {
-        body["top_k"] = json!(t);
+        s.push_str(",\"top_k\":");
+        write_u64(&mut s, t);
     }
     if !req.stop.is_empty() {
-        body["stop_sequences"] = json!(req.stop);
+        s.push_str(",\"stop_sequences\":[");
+        for (i, t) in req.stop.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            write_str(&mut s, t);
+        }
+        s.push(']');
     }
     if req.stream {
-        body["stream"] = json!(true);
+        s.push_str(",\"stream\":true");
     }
-    Ok(body)
+    s.push('}');
+    Ok(s)
 }
 
 fn finish_of(reason: Option<&str>) -> Finish {
@@ -407,22 +507,6 @@ fn stop_reason(f: Finish, stop_sequence: &Option<String>) -> &'static str {
     }
 }
 
-/// Anthropic's usage: `input_tokens` leaves out cache reads and writes; the
-/// hub counts them in.
-fn usage_of(u: &Value) -> TokenUsage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let (read, write) = (
-        n("cache_read_input_tokens"),
-        n("cache_creation_input_tokens"),
-    );
-    TokenUsage {
-        input: n("input_tokens") + read + write,
-        output: n("output_tokens"),
-        cache_read: read,
-        cache_write: write,
-    }
-}
-
 fn usage_json(u: &TokenUsage) -> Value {
     json!({
         "input_tokens": u.input.saturating_sub(u.cache_read + u.cache_write),
@@ -432,44 +516,107 @@ fn usage_json(u: &TokenUsage) -> Value {
     })
 }
 
+// The answer and stream events as read (typed, strings borrowed from the
+// body where they hold no escapes, tool inputs as raw JSON text): no
+// `Value` tree on the hot paths.
+
+#[derive(Deserialize)]
+struct WireMessage<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Str<'a>,
+    #[serde(borrow, default)]
+    id: Str<'a>,
+    #[serde(borrow, default)]
+    model: Str<'a>,
+    #[serde(borrow)]
+    content: Option<Vec<WireBlock<'a>>>,
+    #[serde(borrow, default)]
+    stop_reason: Str<'a>,
+    #[serde(borrow, default)]
+    stop_sequence: Str<'a>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireBlock<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Str<'a>,
+    #[serde(borrow, default)]
+    text: Str<'a>,
+    #[serde(borrow, default)]
+    id: Str<'a>,
+    #[serde(borrow, default)]
+    name: Str<'a>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct WireUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Anthropic's `input_tokens` leaves out cache reads and writes; the
+    /// hub counts them in.
+    fn hub(self) -> TokenUsage {
+        let (read, write) = (
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_creation_input_tokens.unwrap_or(0),
+        );
+        TokenUsage {
+            input: self.input_tokens.unwrap_or(0) + read + write,
+            output: self.output_tokens.unwrap_or(0),
+            cache_read: read,
+            cache_write: write,
+        }
+    }
+}
+
+/// A tool input as the arguments' JSON text (`{}` when absent or null).
+fn input_text(input: Option<&RawValue>) -> String {
+    match input.map(RawValue::get) {
+        None | Some("null") => "{}".into(),
+        Some(t) => t.to_string(),
+    }
+}
+
 /// Reads an Anthropic message body. A `tool_use` of `json_tool` (the
 /// response format's tool) becomes the answer's text.
-pub fn decode_response(v: &Value, json_tool: Option<&str>) -> R<ChatResponse> {
-    if v.get("type").and_then(Value::as_str) != Some("message") {
+pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> {
+    let v: WireMessage =
+        serde_json::from_slice(body).map_err(|e| format!("not a message ({e})"))?;
+    if v.kind.as_deref() != Some("message") {
         return Err("the body is not a message".into());
     }
-    let content = v
-        .get("content")
-        .and_then(Value::as_array)
-        .ok_or("the message has no content array")?;
+    let content = v.content.ok_or("the message has no content array")?;
     let mut text: Option<String> = None;
     let mut tool_calls = Vec::new();
-    let mut finish = finish_of(v.get("stop_reason").and_then(Value::as_str));
+    let mut finish = finish_of(v.stop_reason.as_deref());
     for b in content {
-        match b.get("type").and_then(Value::as_str) {
+        match b.kind.as_deref() {
             Some("text") => text
                 .get_or_insert_with(String::new)
-                .push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+                .push_str(b.text.as_deref().unwrap_or_default()),
             Some("tool_use") => {
-                let name = b
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or("a tool_use block has no name")?;
-                let input = b.get("input").cloned().unwrap_or(json!({}));
+                let name = b.name.as_deref().ok_or("a tool_use block has no name")?;
                 if Some(name) == json_tool {
                     text.get_or_insert_with(String::new)
-                        .push_str(&input.to_string());
+                        .push_str(&input_text(b.input));
                     finish = Finish::Stop;
                     continue;
                 }
                 tool_calls.push(ToolCall {
                     id: b
-                        .get("id")
-                        .and_then(Value::as_str)
+                        .id
+                        .as_deref()
                         .map(String::from)
                         .unwrap_or_else(|| synth_id("toolu_")),
                     name: name.into(),
-                    arguments: input.to_string(),
+                    arguments: input_text(b.input),
                 });
             }
             // Thinking and other blocks have no place in the other formats.
@@ -477,25 +624,14 @@ pub fn decode_response(v: &Value, json_tool: Option<&str>) -> R<ChatResponse> {
         }
     }
     Ok(ChatResponse {
-        id: v
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .into(),
-        model: v
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .into(),
+        id: v.id.as_deref().unwrap_or_default().into(),
+        model: v.model.as_deref().unwrap_or_default().into(),
         created: super::hub::unix_now(),
         text,
         tool_calls,
         finish,
-        stop_sequence: v
-            .get("stop_sequence")
-            .and_then(Value::as_str)
-            .map(String::from),
-        usage: v.get("usage").map(usage_of),
+        stop_sequence: v.stop_sequence.as_deref().map(String::from),
+        usage: v.usage.map(WireUsage::hub),
     })
 }
 
@@ -567,79 +703,99 @@ impl EventDecoder {
     }
 }
 
+#[derive(Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Str<'a>,
+    #[serde(borrow)]
+    message: Option<WireMessage<'a>>,
+    index: Option<u64>,
+    #[serde(borrow)]
+    content_block: Option<WireBlock<'a>>,
+    #[serde(borrow)]
+    delta: Option<WireDelta<'a>>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Str<'a>,
+    #[serde(borrow, default)]
+    text: Str<'a>,
+    #[serde(borrow, default)]
+    partial_json: Str<'a>,
+    #[serde(borrow, default)]
+    stop_reason: Str<'a>,
+    #[serde(borrow, default)]
+    stop_sequence: Str<'a>,
+}
+
 impl StreamDecoder for EventDecoder {
     fn event(&mut self, ev: &SseEvent<'_>, out: &mut Vec<Delta>) -> R<()> {
         if ev.data.trim().is_empty() {
             return Ok(());
         }
-        let v: Value = serde_json::from_str(&ev.data)
-            .map_err(|e| format!("a stream event is not JSON: {e}"))?;
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or(&ev.event);
-        match kind {
+        let v: WireEvent = serde_json::from_str(&ev.data)
+            .map_err(|e| format!("a stream event is not JSON of its kind: {e}"))?;
+        match v.kind.as_deref().unwrap_or(&ev.event) {
             "message_start" => {
-                let m = v.get("message").unwrap_or(&Value::Null);
-                if let Some(u) = m.get("usage") {
-                    self.usage = usage_of(u);
+                let m = v.message;
+                if let Some(u) = m.as_ref().and_then(|m| m.usage) {
+                    self.usage = u.hub();
                 }
+                let (id, model) = m
+                    .as_ref()
+                    .map(|m| (m.id.as_deref(), m.model.as_deref()))
+                    .unwrap_or_default();
                 out.push(Delta::Start {
-                    id: m
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    model: m
-                        .get("model")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .into(),
+                    id: id.unwrap_or_default().into(),
+                    model: model.unwrap_or_default().into(),
                 });
             }
             "content_block_start" => {
-                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let b = v.get("content_block").unwrap_or(&Value::Null);
-                let tool = if b.get("type").and_then(Value::as_str) == Some("tool_use") {
-                    let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
-                    if Some(name) == self.json_tool.as_deref() {
-                        None
-                    } else {
-                        let i = self.tools;
-                        self.tools += 1;
-                        out.push(Delta::ToolStart {
-                            index: i,
-                            id: b
-                                .get("id")
-                                .and_then(Value::as_str)
-                                .map(String::from)
-                                .unwrap_or_else(|| synth_id("toolu_")),
-                            name: name.into(),
-                        });
-                        Some(i)
+                let index = v.index.unwrap_or(0);
+                let tool = match v.content_block {
+                    Some(b) if b.kind.as_deref() == Some("tool_use") => {
+                        let name = b.name.as_deref().unwrap_or_default();
+                        if Some(name) == self.json_tool.as_deref() {
+                            None
+                        } else {
+                            let i = self.tools;
+                            self.tools += 1;
+                            out.push(Delta::ToolStart {
+                                index: i,
+                                id: b
+                                    .id
+                                    .as_deref()
+                                    .map(String::from)
+                                    .unwrap_or_else(|| synth_id("toolu_")),
+                                name: name.into(),
+                            });
+                            Some(i)
+                        }
                     }
-                } else {
-                    None
+                    _ => None,
                 };
                 self.blocks.push((index, tool));
             }
             "content_block_delta" => {
-                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let index = v.index.unwrap_or(0);
                 let tool = self
                     .blocks
                     .iter()
                     .find(|(b, _)| *b == index)
                     .and_then(|(_, t)| *t);
-                let d = v.get("delta").unwrap_or(&Value::Null);
-                match d.get("type").and_then(Value::as_str) {
+                let Some(d) = v.delta else { return Ok(()) };
+                match d.kind.as_deref() {
                     Some("text_delta") => {
-                        let t = d.get("text").and_then(Value::as_str).unwrap_or_default();
+                        let t = d.text.as_deref().unwrap_or_default();
                         if !t.is_empty() {
                             out.push(Delta::Text(t.into()));
                         }
                     }
                     Some("input_json_delta") => {
-                        let f = d
-                            .get("partial_json")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
+                        let f = d.partial_json.as_deref().unwrap_or_default();
                         if !f.is_empty() {
                             out.push(match tool {
                                 Some(index) => Delta::ToolArgs {
@@ -654,21 +810,22 @@ impl StreamDecoder for EventDecoder {
                 }
             }
             "message_delta" => {
-                if let Some(u) = v.get("usage") {
-                    let later = usage_of(u);
+                if let Some(u) = v.usage {
+                    let later = u.hub();
                     self.usage.output = later.output;
-                    if u.get("input_tokens").is_some() {
+                    if u.input_tokens.is_some() {
                         self.usage.input = later.input;
                         self.usage.cache_read = later.cache_read;
                         self.usage.cache_write = later.cache_write;
                     }
                 }
-                let d = v.get("delta").unwrap_or(&Value::Null);
-                self.stop_sequence = d
-                    .get("stop_sequence")
-                    .and_then(Value::as_str)
-                    .map(String::from);
-                let mut reason = finish_of(d.get("stop_reason").and_then(Value::as_str));
+                let (stop_reason, stop_sequence) = v
+                    .delta
+                    .as_ref()
+                    .map(|d| (d.stop_reason.as_deref(), d.stop_sequence.as_deref()))
+                    .unwrap_or_default();
+                self.stop_sequence = stop_sequence.map(String::from);
+                let mut reason = finish_of(stop_reason);
                 if reason == Finish::ToolCalls && self.tools == 0 && self.json_tool.is_some() {
                     reason = Finish::Stop;
                 }

@@ -1,8 +1,10 @@
 //! The hub's model: one request, response and stream-event shape that every
 //! dialect reads into and writes out of. Nothing here knows a wire format.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::de::{Deserialize, Deserializer, Visitor};
 use serde_json::{Map, Value};
 
 /// A chat request, whatever format the caller wrote it in.
@@ -315,6 +317,94 @@ pub fn check_tool_name(name: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A JSON string or null, borrowed from the input when it holds no escapes:
+/// the typed readers of the hot paths (answers, stream events) use it
+/// instead of `Value` trees. Absent and null are both `None`.
+#[derive(Debug, Default)]
+pub struct Str<'a>(pub Option<Cow<'a, str>>);
+
+impl Str<'_> {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or null")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Some(Cow::Owned(v))))
+            }
+            fn visit_unit<E>(self) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+            fn visit_none<E>(self) -> Result<Str<'de>, E> {
+                Ok(Str(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Appends `s` as a JSON string (quoted, escaped): the writers of the hot
+/// paths (answers, stream events) write their JSON text directly instead of
+/// building a `Value` tree to serialise.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends `s` as a JSON string, or `null`.
+pub fn write_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// Appends an unsigned integer.
+pub fn write_u64(out: &mut String, n: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
 // Readers of request fields shared by the dialects, so a field's error
 // message is the same whichever format the caller speaks.
 
@@ -356,6 +446,33 @@ pub(super) fn opt_bool(o: &Map<String, Value>, key: &str) -> Result<Option<bool>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_strings_are_the_json_serde_writes() {
+        for s in [
+            "",
+            "plain",
+            "quote \" back \\ slash",
+            "nl\n cr\r tab\t",
+            "\u{1}\u{1f} bell\u{7} bs\u{8} ff\u{c}",
+            "é ✓ 😀",
+            "</script>",
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn typed_strings_borrow_unless_escaped() {
+        let v: Vec<Str> = serde_json::from_str(r#"["plain", "esc\n", null]"#).unwrap();
+        assert!(matches!(v[0].0, Some(Cow::Borrowed("plain"))));
+        assert_eq!(v[1].as_deref(), Some("esc\n"));
+        assert!(v[2].0.is_none());
+        assert!(serde_json::from_str::<Str>("12").is_err());
+    }
 
     #[test]
     fn ids_are_unique() {

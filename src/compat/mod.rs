@@ -228,7 +228,7 @@ pub fn plan_step(
         v
     };
 
-    let (path, upstream_body): (String, Value) = match caller {
+    let (path, upstream_body): (String, String) = match caller {
         Caller::Embeddings => {
             let (req, mut extra) = openai::parse_embed_request(&value, &upstream_model)
                 .map_err(|m| refuse(caller, m))?;
@@ -237,7 +237,7 @@ pub fn plan_step(
                     step.passthrough = true;
                     (
                         openai_path(provider, "embeddings"),
-                        with_model(value.clone()),
+                        with_model(value.clone()).to_string(),
                     )
                 }
                 Dialect::Anthropic => {
@@ -263,7 +263,8 @@ pub fn plan_step(
                             ));
                         }
                     }
-                    gemini::build_embed(&req)
+                    let (path, body) = gemini::build_embed(&req);
+                    (path, body.to_string())
                 }
             }
         }
@@ -285,13 +286,13 @@ pub fn plan_step(
                     Dialect::Anthropic => "v1/messages".to_string(),
                     _ => openai_path(provider, "chat/completions"),
                 };
-                (path, with_model(value.clone()))
+                (path, with_model(value.clone()).to_string())
             } else {
                 check_honoured(&mut req, caller, dialect, provider, drop_params)?;
                 match dialect {
                     Dialect::OpenAi => (
                         openai_path(provider, "chat/completions"),
-                        openai::build_chat_request(&req),
+                        openai::build_chat_request(&req).to_string(),
                     ),
                     Dialect::Anthropic => {
                         step.json_tool = anthropic::json_tool_name(&req);
@@ -300,7 +301,9 @@ pub fn plan_step(
                     }
                     Dialect::Gemini => (
                         gemini::chat_path(&req.model, req.stream),
-                        gemini::build_request(&req).map_err(|m| refuse(caller, m))?,
+                        gemini::build_request(&req)
+                            .map_err(|m| refuse(caller, m))?
+                            .to_string(),
                     ),
                 }
             }
@@ -337,7 +340,7 @@ pub fn plan_step(
         target,
         method: "POST".into(),
         headers,
-        body: upstream_body.to_string().into_bytes(),
+        body: upstream_body.into_bytes(),
         settings,
         response_headers: Vec::new(),
         compat: Some(Arc::new(step)),
@@ -555,32 +558,36 @@ impl CompatStep {
         if self.passthrough {
             return Ok(());
         }
-        let v: Value =
-            serde_json::from_slice(&response.body).map_err(|e| bad(format!("not JSON ({e})")))?;
+        let value = |body: &[u8]| -> Result<Value> {
+            serde_json::from_slice(body).map_err(|e| bad(format!("not JSON ({e})")))
+        };
         let translated = match self.caller {
             Caller::Embeddings => {
-                let mut vectors = gemini::decode_embed(&v).map_err(bad)?;
+                let mut vectors = gemini::decode_embed(&value(&response.body)?).map_err(bad)?;
                 if self.base64_embeddings {
                     for v in &mut vectors {
                         *v = Value::String(hub::f32_base64(v));
                     }
                 }
-                openai::encode_embeddings(vectors, &self.model, 0)
+                openai::encode_embeddings(vectors, &self.model, 0).to_string()
             }
             caller => {
                 let hub = match self.dialect {
-                    Dialect::OpenAi => openai::decode_response(&v),
-                    Dialect::Anthropic => anthropic::decode_response(&v, self.json_tool.as_deref()),
-                    Dialect::Gemini => gemini::decode_response(&v),
+                    Dialect::OpenAi => openai::decode_response(&value(&response.body)?),
+                    // Read typed, straight from the bytes.
+                    Dialect::Anthropic => {
+                        anthropic::decode_response(&response.body, self.json_tool.as_deref())
+                    }
+                    Dialect::Gemini => gemini::decode_response(&value(&response.body)?),
                 }
                 .map_err(bad)?;
                 match caller {
-                    Caller::Messages => anthropic::encode_response(&hub),
+                    Caller::Messages => anthropic::encode_response(&hub).to_string(),
                     _ => openai::encode_response(&hub),
                 }
             }
         };
-        response.body = translated.to_string().into_bytes();
+        response.body = translated.into_bytes();
         Ok(())
     }
 

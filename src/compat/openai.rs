@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::hub::{
     ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Message, Part, ResponseFormat, Role,
     TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj, opt_bool,
-    opt_f64, opt_u64, unix_now,
+    opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::sse::SseEvent;
@@ -496,41 +496,63 @@ pub fn decode_response(v: &Value) -> R<ChatResponse> {
     })
 }
 
-fn usage_json(u: &TokenUsage) -> Value {
-    json!({
-        "prompt_tokens": u.input,
-        "completion_tokens": u.output,
-        "total_tokens": u.input + u.output,
-        "prompt_tokens_details": {"cached_tokens": u.cache_read}
-    })
+/// Appends the hub usage as OpenAI's `usage` object.
+fn write_usage(s: &mut String, u: &TokenUsage) {
+    s.push_str("{\"prompt_tokens\":");
+    write_u64(s, u.input);
+    s.push_str(",\"completion_tokens\":");
+    write_u64(s, u.output);
+    s.push_str(",\"total_tokens\":");
+    write_u64(s, u.input + u.output);
+    s.push_str(",\"prompt_tokens_details\":{\"cached_tokens\":");
+    write_u64(s, u.cache_read);
+    s.push_str("}}");
 }
 
-/// Writes the hub answer as an OpenAI chat.completion body.
-pub fn encode_response(r: &ChatResponse) -> Value {
-    let mut message = json!({"role": "assistant", "content": r.text, "refusal": null});
+/// Writes the hub answer as an OpenAI chat.completion body (JSON text,
+/// written directly into one buffer sized for it).
+pub fn encode_response(r: &ChatResponse) -> String {
+    let text_len = r.text.as_ref().map_or(0, String::len);
+    let calls_len: usize = r
+        .tool_calls
+        .iter()
+        .map(|c| c.id.len() + c.name.len() + c.arguments.len() + 80)
+        .sum();
+    let mut s = String::with_capacity(text_len + calls_len + r.id.len() + r.model.len() + 400);
+    s.push_str("{\"id\":");
+    write_str(&mut s, &r.id);
+    s.push_str(",\"object\":\"chat.completion\",\"created\":");
+    write_u64(&mut s, r.created);
+    s.push_str(",\"model\":");
+    write_str(&mut s, &r.model);
+    s.push_str(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    write_opt_str(&mut s, r.text.as_deref());
+    s.push_str(",\"refusal\":null");
     if !r.tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(
-            r.tool_calls
-                .iter()
-                .map(|c| {
-                    json!({"id": c.id, "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments}})
-                })
-                .collect(),
-        );
+        s.push_str(",\"tool_calls\":[");
+        for (i, c) in r.tool_calls.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"id\":");
+            write_str(&mut s, &c.id);
+            s.push_str(",\"type\":\"function\",\"function\":{\"name\":");
+            write_str(&mut s, &c.name);
+            s.push_str(",\"arguments\":");
+            write_str(&mut s, &c.arguments);
+            s.push_str("}}");
+        }
+        s.push(']');
     }
-    let mut body = json!({
-        "id": r.id,
-        "object": "chat.completion",
-        "created": r.created,
-        "model": r.model,
-        "choices": [{"index": 0, "message": message, "logprobs": null,
-                     "finish_reason": finish_name(r.finish)}],
-    });
+    s.push_str("},\"logprobs\":null,\"finish_reason\":");
+    write_str(&mut s, finish_name(r.finish));
+    s.push_str("}]");
     if let Some(u) = &r.usage {
-        body["usage"] = usage_json(u);
+        s.push_str(",\"usage\":");
+        write_usage(&mut s, u);
     }
-    body
+    s.push('}');
+    s
 }
 
 /// The OpenAI error body.
@@ -641,7 +663,9 @@ impl StreamDecoder for ChunkDecoder {
     }
 }
 
-/// Writes hub deltas as OpenAI `chat.completion.chunk` events.
+/// Writes hub deltas as OpenAI `chat.completion.chunk` events, as JSON text
+/// written directly: every chunk opens with the same id, created and model,
+/// written once (`head`), so an event costs one buffer and its delta.
 pub struct ChunkEncoder {
     id: String,
     model: String,
@@ -650,6 +674,8 @@ pub struct ChunkEncoder {
     usage: Option<TokenUsage>,
     started: bool,
     done: bool,
+    /// `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,"choices":`
+    head: String,
 }
 
 impl ChunkEncoder {
@@ -662,18 +688,32 @@ impl ChunkEncoder {
             usage: None,
             started: false,
             done: false,
+            head: String::new(),
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> OutEvent {
-        OutEvent::data(
-            json!({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
-            })
-            .to_string(),
-        )
+    fn write_head(&mut self) {
+        let h = &mut self.head;
+        h.clear();
+        h.push_str("{\"id\":");
+        write_str(h, &self.id);
+        h.push_str(",\"object\":\"chat.completion.chunk\",\"created\":");
+        write_u64(h, self.created);
+        h.push_str(",\"model\":");
+        write_str(h, &self.model);
+        h.push_str(",\"choices\":");
+    }
+
+    /// One chunk: `delta` writes the delta object's JSON.
+    fn chunk(&self, finish: Option<&str>, delta: impl FnOnce(&mut String)) -> OutEvent {
+        let mut s = String::with_capacity(self.head.len() + 96);
+        s.push_str(&self.head);
+        s.push_str("[{\"index\":0,\"delta\":");
+        delta(&mut s);
+        s.push_str(",\"logprobs\":null,\"finish_reason\":");
+        write_opt_str(&mut s, finish);
+        s.push_str("}]}");
+        OutEvent::data(s)
     }
 
     fn start(&mut self, out: &mut Vec<OutEvent>) {
@@ -682,7 +722,10 @@ impl ChunkEncoder {
             if self.id.is_empty() {
                 self.id = super::hub::synth_id("chatcmpl-");
             }
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            self.write_head();
+            out.push(self.chunk(None, |s| {
+                s.push_str("{\"role\":\"assistant\",\"content\":\"\"}")
+            }));
         }
     }
 }
@@ -704,38 +747,49 @@ impl StreamEncoder for ChunkEncoder {
             }
             Delta::Text(t) => {
                 self.start(out);
-                out.push(self.chunk(json!({"content": t}), None));
+                out.push(self.chunk(None, |s| {
+                    s.push_str("{\"content\":");
+                    write_str(s, t);
+                    s.push('}');
+                }));
             }
             Delta::ToolStart { index, id, name } => {
                 self.start(out);
-                out.push(self.chunk(
-                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                        "function": {"name": name, "arguments": ""}}]}),
-                    None,
-                ));
+                out.push(self.chunk(None, |s| {
+                    s.push_str("{\"tool_calls\":[{\"index\":");
+                    write_u64(s, *index as u64);
+                    s.push_str(",\"id\":");
+                    write_str(s, id);
+                    s.push_str(",\"type\":\"function\",\"function\":{\"name\":");
+                    write_str(s, name);
+                    s.push_str(",\"arguments\":\"\"}}]}");
+                }));
             }
             Delta::ToolArgs { index, fragment } => {
                 self.start(out);
-                out.push(self.chunk(
-                    json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
-                    None,
-                ));
+                out.push(self.chunk(None, |s| {
+                    s.push_str("{\"tool_calls\":[{\"index\":");
+                    write_u64(s, *index as u64);
+                    s.push_str(",\"function\":{\"arguments\":");
+                    write_str(s, fragment);
+                    s.push_str("}}]}");
+                }));
             }
             Delta::Finish { reason, .. } => {
                 self.start(out);
-                out.push(self.chunk(json!({}), Some(finish_name(*reason))));
+                out.push(self.chunk(Some(finish_name(*reason)), |s| s.push_str("{}")));
             }
             Delta::Usage(u) => self.usage = Some(*u),
             Delta::End => {
                 self.start(out);
                 if self.include_usage {
                     let u = self.usage.unwrap_or_default();
-                    out.push(OutEvent::data(
-                        json!({"id": self.id, "object": "chat.completion.chunk",
-                            "created": self.created, "model": self.model, "choices": [],
-                            "usage": usage_json(&u)})
-                        .to_string(),
-                    ));
+                    let mut s = String::with_capacity(self.head.len() + 160);
+                    s.push_str(&self.head);
+                    s.push_str("[],\"usage\":");
+                    write_usage(&mut s, &u);
+                    s.push('}');
+                    out.push(OutEvent::data(s));
                 }
                 out.push(OutEvent::data("[DONE]".into()));
                 self.done = true;

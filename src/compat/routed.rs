@@ -54,7 +54,9 @@ pub fn plan(
     metadata: Option<&Map<String, Value>>,
 ) -> Result<Option<RoutedRequest>> {
     // Cheap test first: most unified requests name a provider.
-    if !body.windows(8).any(|w| w == b"dynamic/") {
+    // (Found by its '/', the rarer byte, then the seven before it.)
+    let named = |i: usize| i >= 7 && &body[i - 7..i] == b"dynamic";
+    if !(0..body.len()).any(|i| body[i] == b'/' && named(i)) {
         return Ok(None);
     }
     let Ok(value) = serde_json::from_slice::<Value>(body) else {

@@ -1,0 +1,66 @@
+# The cost of translation (issue 11): sourced by bench/run.sh, whose helpers
+# (start_nginx, run, record, meta, client, nginx_cpu) and variables (TMP,
+# NGINX_PORT, UPSTREAM, BIN, ROUNDS, DURATION, RESULTS) it uses.
+#
+# One nginx, two Anthropic-format answers (bench/gen_anthropic.py): a ~1 KiB
+# Messages response at /anthropic/v1/messages and a 1,000-event Messages
+# stream at /anthropic-stream/v1/messages. Side by side, in interleaved
+# rounds, client on CPU 0 and nginx on CPU 1 (layout A):
+#   aigw_client --case compat    compat/chat/completions, model anthropic/...
+#                                (OpenAI in, Messages out, answer translated back)
+#   aigw_client --case messages  anthropic/v1/messages passed through: the
+#                                same conversation, the same upstream bytes
+#   litellm_driver --case anthropic  litellm.completion(model="anthropic/...")
+# Lines are tagged layout=xlate, so bench/report.py's own tables leave them
+# out; bench/report_translate.py writes their section.
+
+translate_run() {
+    local gen
+    gen=$(python3 "$BENCH/gen_anthropic.py" "$TMP/www" 1000)
+    meta xlate_upstream "$gen"
+    local pass_ev xl_ev
+    pass_ev=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' <<<"$gen")
+    xl_ev=$(sed -n 's/.*translated_events=\([0-9]*\).*/\1/p' <<<"$gen")
+    local G="$BIN/aigw_client" root=http://127.0.0.1:$NGINX_PORT
+    local whole=(--base "$UPSTREAM" --anthropic "$root/anthropic" --duration "$DURATION" --warmup 500)
+    local stream=(--base "$UPSTREAM" --anthropic "$root/anthropic-stream" --mode stream
+        --iterations 300 --warmup 20)
+    nginx_cpu 1
+    log "translation: compat vs pass-through, $ROUNDS rounds"
+    local r
+    for ((r = 1; r <= ROUNDS; r++)); do
+        run "layout=xlate round=$r" client "$G" "${whole[@]}" --case messages
+        run "layout=xlate round=$r" client "$G" "${whole[@]}" --case compat
+        run "layout=xlate round=$r" client "$G" "${stream[@]}" --case messages --events "$pass_ev"
+        run "layout=xlate round=$r" client "$G" "${stream[@]}" --case compat --events "$xl_ev"
+    done
+    if [[ ",$PEERS," != *,litellm,* ]]; then return 0; fi
+    local ver
+    if ! ver=$(LITELLM_LOCAL_MODEL_COST_MAP=True python3 -c 'from importlib.metadata import version; print(version("litellm"))' 2>/dev/null); then
+        record "SKIP tool=litellm-anthropic reason=litellm is not installed (bench/run.sh deps installs it)"
+        return 0
+    fi
+    log "translation: LiteLLM $ver, anthropic/ model"
+    if ! run "layout=xlate round=1" client python3 "$BENCH/litellm_driver.py" --case anthropic \
+        --api-base "$root/anthropic/v1/messages" --threads 1 --duration 5 --warmup 50; then
+        record "SKIP tool=litellm-anthropic reason=the driver failed: $(tail -n 1 "$TMP/stderr" | tr -d '\n')"
+    fi
+}
+
+# bench/run.sh translate: this section alone, for development; writes
+# $OUT/translate.txt (raw lines) and $OUT/translate.md (the section).
+translate_alone() {
+    [ -x "$NGINX" ] || { err "nginx not found: run 'bench/run.sh deps'"; exit 1; }
+    [ -x "$BIN/aigw_client" ] || { err "$BIN/aigw_client is missing (make bench-clients builds it)"; exit 1; }
+    mkdir -p "$OUT"
+    RESULTS=$OUT/translate.txt
+    : >"$RESULTS"
+    start_nginx 1
+    meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+    meta pin "$PIN"
+    translate_run
+    meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 "$BENCH/report_translate.py" "$RESULTS" >"$OUT/translate.md"
+    cat "$OUT/translate.md"
+}
