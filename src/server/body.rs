@@ -23,6 +23,8 @@ use crate::server::conn_io::ConnState;
 /// or `Failed`.
 pub enum Msg {
     Head(Response),
+    /// A head and its whole body, instead of `Head`, `Data`, `Done`.
+    Whole(Response, Bytes),
     Data(Bytes),
     Done,
     Failed(Error),
@@ -56,8 +58,12 @@ pub struct ServerBody {
 
 impl ServerBody {
     pub fn whole(bytes: Vec<u8>, guard: AnswerGuard) -> ServerBody {
+        ServerBody::bytes(Bytes::from(bytes), guard)
+    }
+
+    pub fn bytes(bytes: Bytes, guard: AnswerGuard) -> ServerBody {
         ServerBody {
-            source: Source::Whole(Some(Bytes::from(bytes))),
+            source: Source::Whole(Some(bytes)),
             _guard: guard,
         }
     }
@@ -104,7 +110,7 @@ impl Body for ServerBody {
                     Poll::Ready(Some(Err(StreamBroke(e.message))))
                 }
                 // A second head cannot happen; a vanished worker is a break.
-                Some(Msg::Head(_)) | None => {
+                Some(Msg::Head(_) | Msg::Whole(..)) | None => {
                     self.source = Source::Whole(None);
                     Poll::Ready(Some(Err(StreamBroke("the gateway worker stopped".into()))))
                 }
