@@ -421,6 +421,8 @@ def main():
       "is the stricter measure of what the gateway itself costs.")
     w("")
 
+    __import__("report_hop").hop_section(d, w)  # bench/report_hop.py: the server hop
+
     # ---- contenders that did not run
     w("## Contenders not run")
     w("")

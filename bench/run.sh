@@ -9,6 +9,7 @@
 #   bench/run.sh smoke   a few requests per C contender (libcurl, aigw) against
 #                        nginx; no peers, no pinning; exits non-zero on failure.
 #   bench/run.sh full    every figure, all contenders; writes BENCHMARKS.md.
+#   bench/run.sh hop     only the server-hop figures (bench/hop.sh).
 #
 # Environment: BENCH_BIN (dir holding curl_client and aigw_client; default
 # build/bench), AIGW_LIBDIR (libaigw.so/.a; default target/release),
@@ -340,6 +341,7 @@ full() {
     if [[ ",$PEERS," == *,litellm,* ]]; then litellm_run; fi
     if [[ ",$PEERS," == *,portkey,* ]]; then portkey_run; fi
 
+    hop_run || err "the server-hop benchmark (bench/hop.sh) failed"
     meta busy_after "$(cpu_busy)"
     record "META elapsed_s $((SECONDS - started))"
     python3 "$BENCH/report.py" "$RESULTS" >"$REPORT.tmp"
@@ -463,9 +465,11 @@ portkey_run() {
     [ "$ok" = 1 ] || record "SKIP tool=portkey reason=requests through the gateway failed: $(tail -n 1 "$TMP/stderr" | tr -d '\n')"
 }
 
+. "$BENCH/hop.sh"
 case "$MODE" in
     deps) deps ;;
+    hop) hop_only ;;
     smoke) smoke ;;
     full) full ;;
-    *) echo "usage: bench/run.sh deps|smoke|full" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh deps|smoke|full|hop" >&2; exit 2 ;;
 esac

@@ -454,6 +454,7 @@ fn spawn_worker(shared: &Arc<Shared>, request: Request, tx: mpsc::Sender<Msg>) -
         let mut sink = ChannelSink {
             tx: &tx,
             held: None,
+            stream_head: None,
         };
         let result = gateway.send_stream(&request, &mut sink);
         // A body held back in full went out as one message already.
@@ -492,9 +493,14 @@ struct Held {
 /// stream: its head is held until the whole body is in, and both go as one
 /// `Msg::Whole`, so the connection wakes once and writes once with a
 /// `content-length` instead of three wake-ups and two chunked writes.
+///
+/// A stream's head waits for the stream's first bytes, so that both go in
+/// one wake-up and one write (the client can do nothing with the head
+/// alone; a stream ending before any byte sends its head at the end).
 struct ChannelSink<'a> {
     tx: &'a mpsc::Sender<Msg>,
     held: Option<Held>,
+    stream_head: Option<Response>,
 }
 
 impl ChannelSink<'_> {
@@ -503,6 +509,11 @@ impl ChannelSink<'_> {
     /// `end` is set (the transfer stopped short). Returns whether the
     /// answer went out whole.
     fn flush_held(&mut self, end: bool) -> bool {
+        if end {
+            if let Some(head) = self.stream_head.take() {
+                let _ = self.tx.blocking_send(Msg::Head(head));
+            }
+        }
         let complete = self.held.as_ref().is_some_and(|h| h.body.len() >= h.want);
         if !complete && !end {
             return false;
@@ -539,7 +550,8 @@ impl StreamSink for ChannelSink<'_> {
             // upstream exchange must still finish (and keep its connection).
             return self.flush_held(false) || !self.tx.is_closed();
         }
-        self.tx.blocking_send(Msg::Head(head.clone())).is_ok()
+        self.stream_head = Some(head.clone());
+        !self.tx.is_closed()
     }
 
     fn on_data(&mut self, data: &[u8]) -> bool {
@@ -550,6 +562,11 @@ impl StreamSink for ChannelSink<'_> {
             }
             // More than announced: stream what is held and the rest.
             self.flush_held(true);
+        }
+        if let Some(head) = self.stream_head.take() {
+            if self.tx.blocking_send(Msg::Head(head)).is_err() {
+                return false;
+            }
         }
         self.tx
             .blocking_send(Msg::Data(Bytes::copy_from_slice(data)))
