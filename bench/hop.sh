@@ -96,12 +96,13 @@ model_list:
     litellm_params: {model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:$HOP_SSE_PORT/v1", api_key: sk-bench}
 litellm_settings: {telemetry: false}
 EOF
-    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR \
+    # The proxy refuses to start without a master key; the clients send sk-bench.
+    LITELLM_MASTER_KEY=sk-bench LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR \
         litellm --config "$TMP/litellm.yaml" --host 127.0.0.1 --port "$HOP_LITELLM_PORT" --num_workers 1 \
         >"$OUT/litellm-proxy.log" 2>&1 &
     HOP_PIDS+=($!)
-    wait_port "$HOP_LITELLM_PORT" 120 || {
-        record "SKIP tool=litellm-proxy reason=the proxy did not listen within 120 s: $(tail -n 1 "$OUT/litellm-proxy.log")"
+    wait_port "$HOP_LITELLM_PORT" 240 || {
+        record "SKIP tool=litellm-proxy reason=the proxy did not listen within 240 s: $(tail -n 1 "$OUT/litellm-proxy.log")"
         return 1
     }
 }
@@ -238,4 +239,13 @@ hop_only() {
     meta busy_after "$(cpu_busy)"
     python3 "$BENCH/report.py" "$RESULTS" >"$OUT/hop.md"
     log "wrote $OUT/hop.md (raw figures: $RESULTS)"
+}
+
+# From `bench/run.sh deps`: the LiteLLM proxy's imports, if they are missing.
+hop_deps() {
+    [[ ",$PEERS," == *,litellm,* ]] || return 0
+    python3 -c 'import litellm.proxy.proxy_server' >/dev/null 2>&1 && return 0
+    log "pip install -r bench/requirements-proxy.txt (the LiteLLM proxy's imports)"
+    python3 -m pip install --quiet -r "$BENCH/requirements-proxy.txt" </dev/null \
+        || err "pip install of the LiteLLM proxy's imports failed; the hop run will report it"
 }

@@ -66,6 +66,7 @@ deps() {
                 || err "pip install litellm failed; the full run will report it"
         fi
     fi
+    hop_deps # bench/hop.sh
     if [[ ",$PEERS," == *,portkey,* ]] && [ ! -f "$PORTKEY_JS" ]; then
         if command -v npm >/dev/null; then
             log "npm ci in bench/ (@portkey-ai/gateway)"
