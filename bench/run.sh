@@ -98,6 +98,7 @@ NGINX_PID=""
 PORTKEY_PID=""
 cleanup() {
     local p
+    if declare -F hop_stop_all >/dev/null; then hop_stop_all; fi # bench/hop.sh
     for p in "$PORTKEY_PID" "$NGINX_PID"; do
         if [ -n "$p" ]; then kill_tree "$p"; wait "$p" 2>/dev/null || true; fi
     done
