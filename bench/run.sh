@@ -10,6 +10,7 @@
 #                        nginx; no peers, no pinning; exits non-zero on failure.
 #   bench/run.sh full    every figure, all contenders; writes BENCHMARKS.md.
 #   bench/run.sh translate  the cost of translation alone (bench/translate.sh).
+#   bench/run.sh hop     only the server-hop figures (bench/hop.sh).
 #
 # Environment: BENCH_BIN (dir holding curl_client and aigw_client; default
 # build/bench), AIGW_LIBDIR (libaigw.so/.a; default target/release),
@@ -66,6 +67,7 @@ deps() {
                 || err "pip install litellm failed; the full run will report it"
         fi
     fi
+    hop_deps # bench/hop.sh
     if [[ ",$PEERS," == *,portkey,* ]] && [ ! -f "$PORTKEY_JS" ]; then
         if command -v npm >/dev/null; then
             log "npm ci in bench/ (@portkey-ai/gateway)"
@@ -97,6 +99,7 @@ NGINX_PID=""
 PORTKEY_PID=""
 cleanup() {
     local p
+    if declare -F hop_stop_all >/dev/null; then hop_stop_all; fi # bench/hop.sh
     for p in "$PORTKEY_PID" "$NGINX_PID"; do
         if [ -n "$p" ]; then kill_tree "$p"; wait "$p" 2>/dev/null || true; fi
     done
@@ -342,6 +345,7 @@ full() {
     if [[ ",$PEERS," == *,litellm,* ]]; then litellm_run; fi
     if [[ ",$PEERS," == *,portkey,* ]]; then portkey_run; fi
 
+    hop_run || err "the server-hop benchmark (bench/hop.sh) failed"
     meta busy_after "$(cpu_busy)"
     record "META elapsed_s $((SECONDS - started))"
     python3 "$BENCH/report.py" "$RESULTS" >"$REPORT.tmp"
@@ -466,10 +470,12 @@ portkey_run() {
 }
 
 . "$BENCH/translate.sh"
+. "$BENCH/hop.sh"
 case "$MODE" in
     deps) deps ;;
     translate) translate_alone ;;
+    hop) hop_only ;;
     smoke) smoke ;;
     full) full ;;
-    *) echo "usage: bench/run.sh deps|smoke|full|translate" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh deps|smoke|full|translate|hop" >&2; exit 2 ;;
 esac

@@ -23,6 +23,8 @@ use crate::server::conn_io::ConnState;
 /// or `Failed`.
 pub enum Msg {
     Head(Response),
+    /// A head and its whole body, instead of `Head`, `Data`, `Done`.
+    Whole(Response, Bytes),
     Data(Bytes),
     Done,
     Failed(Error),
@@ -51,13 +53,20 @@ pub enum Source {
 
 pub struct ServerBody {
     source: Source,
+    /// A message taken off the channel while merging data, handled next.
+    next: Option<Msg>,
     _guard: AnswerGuard,
 }
 
 impl ServerBody {
     pub fn whole(bytes: Vec<u8>, guard: AnswerGuard) -> ServerBody {
+        ServerBody::bytes(Bytes::from(bytes), guard)
+    }
+
+    pub fn bytes(bytes: Bytes, guard: AnswerGuard) -> ServerBody {
         ServerBody {
-            source: Source::Whole(Some(Bytes::from(bytes))),
+            source: Source::Whole(Some(bytes)),
+            next: None,
             _guard: guard,
         }
     }
@@ -65,9 +74,32 @@ impl ServerBody {
     pub fn channel(rx: mpsc::Receiver<Msg>, guard: AnswerGuard) -> ServerBody {
         ServerBody {
             source: Source::Channel(rx),
+            next: None,
             _guard: guard,
         }
     }
+}
+
+/// Chunks the worker queued while the connection was busy go out with
+/// `first` as one frame (one chunk, one write), up to `COALESCE_MAX`; the
+/// next message that is not data stays queued for the next poll.
+const COALESCE_MAX: usize = 256 * 1024;
+
+fn more_queued(rx: &mut mpsc::Receiver<Msg>, first: Bytes, next: &mut Option<Msg>) -> Bytes {
+    let mut joined: Option<Vec<u8>> = None;
+    while joined.as_ref().map_or(first.len(), Vec::len) < COALESCE_MAX {
+        match rx.try_recv() {
+            Ok(Msg::Data(b)) => joined
+                .get_or_insert_with(|| first.to_vec())
+                .extend_from_slice(&b),
+            Ok(other) => {
+                *next = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    joined.map_or(first, Bytes::from)
 }
 
 /// Why a streamed body stopped early; hyper then closes the connection
@@ -91,21 +123,28 @@ impl Body for ServerBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamBroke>>> {
-        match &mut self.source {
+        let this = &mut *self;
+        match &mut this.source {
             Source::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Source::Channel(rx) => match std::task::ready!(rx.poll_recv(cx)) {
-                Some(Msg::Data(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            Source::Channel(rx) => match match this.next.take() {
+                Some(msg) => Some(msg),
+                None => std::task::ready!(rx.poll_recv(cx)),
+            } {
+                Some(Msg::Data(b)) => {
+                    let b = more_queued(rx, b, &mut this.next);
+                    Poll::Ready(Some(Ok(Frame::data(b))))
+                }
                 Some(Msg::Done) => {
-                    self.source = Source::Whole(None);
+                    this.source = Source::Whole(None);
                     Poll::Ready(None)
                 }
                 Some(Msg::Failed(e)) => {
-                    self.source = Source::Whole(None);
+                    this.source = Source::Whole(None);
                     Poll::Ready(Some(Err(StreamBroke(e.message))))
                 }
                 // A second head cannot happen; a vanished worker is a break.
-                Some(Msg::Head(_)) | None => {
-                    self.source = Source::Whole(None);
+                Some(Msg::Head(_) | Msg::Whole(..)) | None => {
+                    this.source = Source::Whole(None);
                     Poll::Ready(Some(Err(StreamBroke("the gateway worker stopped".into()))))
                 }
             },

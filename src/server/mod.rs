@@ -8,12 +8,13 @@ mod conn_io;
 pub mod options;
 pub mod reply;
 pub mod routes;
+mod workers;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,6 +39,7 @@ use body::{AnswerGuard, Msg, ServerBody};
 use conn_io::{ConnState, TimedStream};
 pub use options::ServerOptions;
 use reply::{ErrorFormat, Reply};
+use workers::Workers;
 
 /// Chunks in flight between a gateway worker and its connection; a slow
 /// client holds the worker back after this many (backpressure, not memory).
@@ -74,8 +76,8 @@ struct Shared {
     gateway: GatewayRef,
     options: ServerOptions,
     connections: Arc<Semaphore>,
-    /// Gateway worker threads, joined as they finish and all on stop.
-    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Gateway worker threads, reused between requests, all joined on stop.
+    workers: Workers,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +137,7 @@ impl Server {
             gateway,
             connections: Arc::new(Semaphore::new(options.max_connections)),
             options,
-            workers: Mutex::new(Vec::new()),
+            workers: Workers::default(),
         });
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let thread = std::thread::Builder::new()
@@ -144,10 +146,7 @@ impl Server {
                 runtime.block_on(accept_loop(listener, Arc::clone(&shared), phase_rx));
                 // Every connection is gone, so every worker has been told to
                 // stop (its client's answer was dropped): join them.
-                let workers = std::mem::take(&mut *lock(&shared.workers));
-                for worker in workers {
-                    let _ = worker.join();
-                }
+                shared.workers.join();
                 drop(runtime);
             })
             .map_err(|e| Error::invalid_config(format!("server: cannot start a thread: {e}")))?;
@@ -180,10 +179,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn listen(addr: SocketAddr) -> Result<TcpListener> {
@@ -372,7 +367,8 @@ async fn handle(
     // If the client leaves before the head, this future is dropped, and
     // with it the guard, which cancels the request.
     match rx.recv().await {
-        Some(Msg::Head(head)) => Ok(stream_response(head, rx, guard)),
+        Some(Msg::Head(head)) => Ok(stream_response(head, ServerBody::channel(rx, guard))),
+        Some(Msg::Whole(head, bytes)) => Ok(stream_response(head, ServerBody::bytes(bytes, guard))),
         Some(Msg::Failed(e)) => fail(&e, guard),
         _ => {
             let e = Error::new(ErrorKind::Aborted, "the gateway worker stopped early");
@@ -427,14 +423,14 @@ async fn read_body(mut body: Incoming, max: u64) -> std::result::Result<Vec<u8>,
     Ok(out)
 }
 
-fn stream_response(head: Response, rx: mpsc::Receiver<Msg>, guard: AnswerGuard) -> HttpResponse {
+fn stream_response(head: Response, body: ServerBody) -> HttpResponse {
     let listed = routes::connection_listed(
         head.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
             .map(|(_, v)| v.as_str()),
     );
-    let mut response = hyper::Response::new(ServerBody::channel(rx, guard));
+    let mut response = hyper::Response::new(body);
     *response.status_mut() =
         hyper::StatusCode::from_u16(head.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
     let headers = response.headers_mut();
@@ -454,45 +450,124 @@ fn stream_response(head: Response, rx: mpsc::Receiver<Msg>, guard: AnswerGuard) 
 
 fn spawn_worker(shared: &Arc<Shared>, request: Request, tx: mpsc::Sender<Msg>) -> Result<()> {
     let gateway = shared.gateway.clone();
-    let worker = std::thread::Builder::new()
-        .name("aigw-serve".into())
-        .spawn(move || {
-            let mut sink = ChannelSink { tx: &tx };
-            let last = match gateway.send_stream(&request, &mut sink) {
-                Ok(_) => Msg::Done,
-                Err(e) => Msg::Failed(e),
-            };
-            let _ = tx.blocking_send(last);
-        })
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Aborted,
-                format!("the server cannot start a thread for the request: {e}"),
-            )
-        })?;
-    let mut workers = lock(&shared.workers);
-    let (done, live): (Vec<_>, Vec<_>) = workers.drain(..).partition(|w| w.is_finished());
-    *workers = live;
-    workers.push(worker);
-    drop(workers);
-    for w in done {
-        let _ = w.join();
-    }
-    Ok(())
+    let job = Box::new(move || {
+        let mut sink = ChannelSink {
+            tx: &tx,
+            held: None,
+            stream_head: None,
+        };
+        let result = gateway.send_stream(&request, &mut sink);
+        // A body held back in full went out as one message already.
+        if sink.flush_held(true) {
+            return;
+        }
+        let last = match result {
+            Ok(_) => Msg::Done,
+            Err(e) => Msg::Failed(e),
+        };
+        let _ = tx.blocking_send(last);
+    });
+    shared.workers.run(job).map_err(|e| {
+        Error::new(
+            ErrorKind::Aborted,
+            format!("the server cannot start a thread for the request: {e}"),
+        )
+    })
+}
+
+/// Largest body with a `content-length` the sink holds back to send with
+/// its head in one message (and so in one write to the client).
+const HOLD_MAX: usize = 1 << 20;
+
+/// A head held back until its announced body is complete.
+struct Held {
+    head: Response,
+    want: usize,
+    body: Vec<u8>,
 }
 
 /// Feeds a streamed response to the connection. A closed channel means the
 /// client is gone: returning `false` stops the upstream transfer.
+///
+/// A response that announces its length (up to `HOLD_MAX`) is not a
+/// stream: its head is held until the whole body is in, and both go as one
+/// `Msg::Whole`, so the connection wakes once and writes once with a
+/// `content-length` instead of three wake-ups and two chunked writes.
+///
+/// A stream's head waits for the stream's first bytes, so that both go in
+/// one wake-up and one write (the client can do nothing with the head
+/// alone; a stream ending before any byte sends its head at the end).
 struct ChannelSink<'a> {
     tx: &'a mpsc::Sender<Msg>,
+    held: Option<Held>,
+    stream_head: Option<Response>,
+}
+
+impl ChannelSink<'_> {
+    /// Sends what is held: as one `Whole` when the body is complete (then
+    /// returns `true`, the answer is over), else as `Head` and `Data` when
+    /// `end` is set (the transfer stopped short). Returns whether the
+    /// answer went out whole.
+    fn flush_held(&mut self, end: bool) -> bool {
+        if end {
+            if let Some(head) = self.stream_head.take() {
+                let _ = self.tx.blocking_send(Msg::Head(head));
+            }
+        }
+        let complete = self.held.as_ref().is_some_and(|h| h.body.len() >= h.want);
+        if !complete && !end {
+            return false;
+        }
+        let Some(held) = self.held.take() else {
+            return false;
+        };
+        if complete {
+            let msg = Msg::Whole(held.head, Bytes::from(held.body));
+            let _ = self.tx.blocking_send(msg);
+            return true;
+        }
+        if self.tx.blocking_send(Msg::Head(held.head)).is_ok() && !held.body.is_empty() {
+            let _ = self.tx.blocking_send(Msg::Data(Bytes::from(held.body)));
+        }
+        false
+    }
 }
 
 impl StreamSink for ChannelSink<'_> {
     fn on_response(&mut self, head: &Response) -> bool {
-        self.tx.blocking_send(Msg::Head(head.clone())).is_ok()
+        let want = head
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n <= HOLD_MAX && !crate::stream::is_event_stream(head));
+        if let Some(want) = want {
+            self.held = Some(Held {
+                head: head.clone(),
+                want,
+                body: Vec::with_capacity(want),
+            });
+            // An empty body is complete at once. Once the answer went out
+            // whole, the connection may drop its receiver at any time; the
+            // upstream exchange must still finish (and keep its connection).
+            return self.flush_held(false) || !self.tx.is_closed();
+        }
+        self.stream_head = Some(head.clone());
+        !self.tx.is_closed()
     }
 
     fn on_data(&mut self, data: &[u8]) -> bool {
+        if let Some(held) = &mut self.held {
+            if held.body.len() + data.len() <= held.want {
+                held.body.extend_from_slice(data);
+                return self.flush_held(false) || !self.tx.is_closed();
+            }
+            // More than announced: stream what is held and the rest.
+            self.flush_held(true);
+        }
+        if let Some(head) = self.stream_head.take() {
+            if self.tx.blocking_send(Msg::Head(head)).is_err() {
+                return false;
+            }
+        }
         self.tx
             .blocking_send(Msg::Data(Bytes::copy_from_slice(data)))
             .is_ok()
