@@ -8,7 +8,7 @@ use super::hub::{
     Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
-use crate::sse::SseEvent;
+use crate::http::sse::SseEvent;
 
 type R<T> = Result<T, String>;
 

@@ -2,12 +2,12 @@
 
 use std::ffi::c_char;
 
+use crate::call::gateway::Gateway;
 use crate::config::Config;
 use crate::ffi::error::aigw_error;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
 use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, ref_arg, str_arg};
-use crate::gateway::Gateway;
 
 /// A configured gateway: providers, defaults, and a pool of upstream
 /// connections.

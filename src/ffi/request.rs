@@ -2,9 +2,9 @@
 
 use std::ffi::c_char;
 
+use crate::call::request::Request;
 use crate::ffi::cancel::aigw_cancel;
 use crate::ffi::{Failure, aigw_status, ffi_boundary, finish, mut_arg, ref_arg, str_arg};
-use crate::request::Request;
 
 /// A request to send through a gateway.
 ///

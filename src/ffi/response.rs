@@ -2,8 +2,8 @@
 
 use std::ffi::{CStr, CString, c_char};
 
+use crate::call::response::Response;
 use crate::ffi::{Failure, aigw_status, ffi_boundary, ref_arg, str_arg};
-use crate::response::Response;
 
 /// A response: status, headers in the order received, body, and the index of
 /// the Universal step that served it.

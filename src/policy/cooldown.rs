@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::call::exchange::model_of;
+use crate::call::gateway::{Gateway, PlannedStep, Verdict};
+use crate::call::retry::is_retryable_status;
 use crate::error::ErrorKind;
-use crate::exchange::model_of;
-use crate::gateway::{Gateway, PlannedStep, Verdict};
-use crate::retry::is_retryable_status;
 
 /// Largest `cooldown.after_failures`.
 pub const MAX_AFTER_FAILURES: u64 = 1000;
