@@ -12,16 +12,16 @@
 //! The Rust API is the re-exports below; the module paths are for the
 //! project's own tests, benches and fuzz targets.
 
-pub mod alloc;
+pub(crate) mod alloc;
 pub mod call;
 pub mod compat;
 pub mod config;
 pub mod error;
-pub mod http;
-pub mod observe;
-pub mod plan;
+pub(crate) mod http;
+pub(crate) mod observe;
+pub(crate) mod plan;
 pub mod policy;
-pub mod providers;
+pub(crate) mod providers;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -485,6 +485,11 @@ impl Gateway {
         let mut failures: Vec<String> = Vec::new();
         let mut all_timeouts = true;
         let mut last_error_kind = ErrorKind::Connect;
+        let cooldowns = crate::policy::cooldown::Cooldowns {
+            config: self.config.cooldown,
+            store: &*self.cooldowns,
+            metrics: &self.metrics,
+        };
 
         loop {
             let next = match source.next_step() {
@@ -513,7 +518,7 @@ impl Gateway {
             let cooling = if next.last {
                 None
             } else {
-                self.cooling_skip(step)?
+                cooldowns.cooling_skip(step)?
             };
             if let Some(left) = cooling {
                 // As if it had failed at once: the next choice runs.
@@ -595,7 +600,7 @@ impl Gateway {
                     error,
                     duration_ms: millis(attempt_started.elapsed()),
                 });
-                self.note_for_cooldown(step, &verdict);
+                cooldowns.note_for_cooldown(step, &verdict);
                 match verdict {
                     Verdict::Served(response) => {
                         trace.ttfb = head_at.map(|t| t - trace.started);

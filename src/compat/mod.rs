@@ -30,9 +30,9 @@ use hub::{ChatRequest, Delta, TokenUsage};
 
 pub use sink::{CompatSink, StepTranslations};
 
+pub use crate::http::headers::MODEL_HEADER;
 /// Response headers naming the provider and model that served.
-pub const PROVIDER_HEADER: &str = "cf-aig-provider";
-pub const MODEL_HEADER: &str = "cf-aig-model";
+pub use crate::http::headers::PROVIDER_HEADER;
 
 /// The format the caller speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,12 +37,12 @@
 //! `tests/routing.rs` holds such an adapter (for providers that already
 //! speak the OpenAI format) driving `Gateway::run_steps` against the mock.
 
-/// Response header naming the route that served a `dynamic/<route>` request.
-pub const ROUTE_HEADER: &str = "cf-aig-route";
-/// Response header naming the provider of the model element that served it.
-pub const PROVIDER_HEADER: &str = "cf-aig-provider";
 /// Response header naming the model of the model element that served it.
-pub const MODEL_HEADER: &str = "cf-aig-model";
+pub use crate::http::headers::MODEL_HEADER;
+/// Response header naming the provider of the model element that served it.
+pub use crate::http::headers::PROVIDER_HEADER;
+/// Response header naming the route that served a `dynamic/<route>` request.
+pub use crate::http::headers::ROUTE_HEADER;
 
 /// The response headers of a routed request served by `choice`.
 pub fn route_headers(route: &str, choice: &ModelChoice) -> [(String, String); 3] {
