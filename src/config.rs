@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::ratelimit::{RateLimitConfig, Technique};
+use crate::policy::ratelimit::{RateLimitConfig, Technique};
 
 /// Largest `max_attempts` / `maxAttempts` / `cf-aig-max-attempts`.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 5;
@@ -148,7 +148,7 @@ impl std::fmt::Debug for ProviderOverride {
         f.debug_struct("ProviderOverride")
             .field(
                 "base_url",
-                &crate::provider::without_userinfo(&self.base_url),
+                &crate::providers::provider::without_userinfo(&self.base_url),
             )
             .finish()
     }
@@ -187,13 +187,13 @@ pub struct Config {
     /// reproducible splits; `None`: seeded from the OS.
     pub route_seed: Option<u64>,
     /// Skipping targets that keep failing (`cooldown`); off when `None`.
-    pub cooldown: Option<crate::cooldown::CooldownConfig>,
+    pub cooldown: Option<crate::policy::cooldown::CooldownConfig>,
     /// The `"server"` object: options for `aigw serve`, validated here and
     /// otherwise unused by the library.
     pub server: Option<crate::server::ServerOptions>,
     /// Stored provider keys (`providers.<slug>.api_key` / `api_key_env`),
     /// sent when a request carries no credential of its own.
-    pub provider_keys: BTreeMap<String, crate::credentials::Secret>,
+    pub provider_keys: BTreeMap<String, crate::providers::credentials::Secret>,
     /// The unified API drops parameters a target cannot honour instead of
     /// refusing the request (`drop_params`).
     pub drop_params: bool,
@@ -264,7 +264,7 @@ struct RawConfig {
     max_idle_connections_per_host: Option<u64>,
     routes: Option<serde_json::Value>,
     route_seed: Option<u64>,
-    cooldown: Option<crate::cooldown::RawCooldown>,
+    cooldown: Option<crate::policy::cooldown::RawCooldown>,
     server: Option<serde_json::Value>,
     drop_params: Option<bool>,
     shared_state: Option<crate::store::shared::RawSharedState>,
@@ -322,7 +322,7 @@ impl Config {
         let mut providers = BTreeMap::new();
         let mut provider_keys = BTreeMap::new();
         for (slug, p) in raw.providers {
-            crate::provider::check_configurable_slug(&slug).map_err(invalid)?;
+            crate::providers::provider::check_configurable_slug(&slug).map_err(invalid)?;
             if let Some(key) = stored_key(&slug, p.api_key, p.api_key_env).map_err(invalid)? {
                 provider_keys.insert(slug.clone(), key);
             }
@@ -332,7 +332,7 @@ impl Config {
                 }
                 continue;
             };
-            crate::provider::check_base_url(&base_url)
+            crate::providers::provider::check_base_url(&base_url)
                 .map_err(|m| invalid(format!("providers.{slug}.base_url: {m}")))?;
             providers.insert(slug, ProviderOverride { base_url });
         }
@@ -361,10 +361,10 @@ impl Config {
             }
         };
         let cache_ttl_s = raw.cache_ttl_s.unwrap_or(0);
-        if cache_ttl_s > crate::request::CACHE_TTL_LIMIT_S {
+        if cache_ttl_s > crate::call::request::CACHE_TTL_LIMIT_S {
             return Err(invalid(format!(
                 "cache_ttl_s must be at most {} seconds, got {cache_ttl_s}",
-                crate::request::CACHE_TTL_LIMIT_S
+                crate::call::request::CACHE_TTL_LIMIT_S
             )));
         }
         let at_least_one = |what: &str, v: Option<u64>, default: u64| -> Result<u64> {
@@ -457,7 +457,7 @@ impl Config {
             route_seed: raw.route_seed,
             cooldown: raw
                 .cooldown
-                .map(crate::cooldown::CooldownConfig::from_raw)
+                .map(crate::policy::cooldown::CooldownConfig::from_raw)
                 .transpose()
                 .map_err(invalid)?,
             server: match &raw.server {
@@ -481,7 +481,7 @@ fn stored_key(
     slug: &str,
     inline: Option<String>,
     env: Option<String>,
-) -> Result<Option<crate::credentials::Secret>, String> {
+) -> Result<Option<crate::providers::credentials::Secret>, String> {
     let value = match (inline, env) {
         (Some(_), Some(_)) => {
             return Err(format!(
@@ -508,7 +508,7 @@ fn stored_key(
             "providers.{slug}: the stored key contains a control character"
         ));
     }
-    Ok(Some(crate::credentials::Secret::new(value)))
+    Ok(Some(crate::providers::credentials::Secret::new(value)))
 }
 
 #[cfg(test)]

@@ -10,14 +10,16 @@
 use once_cell::sync::Lazy;
 use serde_json::Value;
 
-use crate::cache::AUTH_HEADERS;
+use crate::call::request::{CONTROL_PREFIX, TRANSPORT_HEADERS, check_header, split_controls};
 use crate::config::Config;
 use crate::error::ErrorKind;
-use crate::log::redact_body;
-use crate::provider::{BUILTIN_PROVIDERS, Providers, check_base_url, check_configurable_slug};
-use crate::request::{CONTROL_PREFIX, TRANSPORT_HEADERS, check_header, split_controls};
-use crate::sse::{OwnedEvent, SseParser};
-use crate::universal::parse_steps;
+use crate::http::headers::SECRET_HEADERS as AUTH_HEADERS;
+use crate::http::sse::{OwnedEvent, SseParser};
+use crate::observe::log::redact_body;
+use crate::plan::universal::parse_steps;
+use crate::providers::provider::{
+    BUILTIN_PROVIDERS, Providers, check_base_url, check_configurable_slug,
+};
 
 static KNOWN_DEFECTS: Lazy<Vec<u32>> = Lazy::new(|| {
     std::env::var("AIGW_FUZZ_KNOWN_DEFECTS")
@@ -298,7 +300,7 @@ pub fn url(data: &[u8]) {
     };
     let gateway = Providers::new(config.providers.clone(), config.account_id.clone());
     if let Some(path) = first.strip_prefix('P') {
-        if let Ok((slug, rest)) = crate::provider::split_path(path) {
+        if let Ok((slug, rest)) = crate::providers::provider::split_path(path) {
             check_target(&gateway, &config, slug, rest);
         }
     } else if let Some(step) = first.strip_prefix('U') {
@@ -480,7 +482,7 @@ pub fn sse(data: &[u8]) {
         assert!(!e.event.contains(['\r', '\n']), "{e:?}");
         assert!(!e.id.contains(['\r', '\n', '\0']), "{e:?}");
         assert!(!e.data.contains('\r'), "{e:?}");
-        let _ = crate::sse::is_error_event(&e.as_event());
+        let _ = crate::http::sse::is_error_event(&e.as_event());
     }
     for sizes in [
         &mut (|| usize::MAX) as &mut dyn FnMut() -> usize,
@@ -697,12 +699,13 @@ pub fn compat_request(data: &[u8]) {
         step.target.url
     );
     check_origin(base, &step.target.url);
-    let own = crate::credentials::credential_header(&compat.provider).name;
+    let own = crate::providers::credentials::credential_header(&compat.provider).name;
     let creds: Vec<&(String, String)> = step
         .headers
         .iter()
         .filter(|(n, _)| {
-            crate::credentials::CREDENTIAL_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+            crate::http::headers::PROVIDER_CREDENTIAL_HEADERS
+                .contains(&n.to_ascii_lowercase().as_str())
         })
         .collect();
     let want = if caller_key { key.as_str() } else { CANARY };
@@ -721,15 +724,15 @@ struct Recorder {
     events: Vec<OwnedEvent>,
 }
 
-impl crate::stream::StreamSink for Recorder {
-    fn on_response(&mut self, _: &crate::response::Response) -> bool {
+impl crate::call::stream::StreamSink for Recorder {
+    fn on_response(&mut self, _: &crate::call::response::Response) -> bool {
         true
     }
     fn on_data(&mut self, data: &[u8]) -> bool {
         self.bytes.extend_from_slice(data);
         true
     }
-    fn on_event(&mut self, event: &crate::sse::SseEvent<'_>) -> bool {
+    fn on_event(&mut self, event: &crate::http::sse::SseEvent<'_>) -> bool {
         self.events.push(OwnedEvent::from_event(event));
         true
     }
@@ -741,7 +744,7 @@ fn answer_step(
     caller: crate::compat::Caller,
     provider: &str,
     stream: bool,
-) -> Option<crate::gateway::PlannedStep> {
+) -> Option<crate::call::gateway::PlannedStep> {
     use crate::compat::Caller;
     let body = match caller {
         Caller::Chat => serde_json::json!({"model": format!("{provider}/m"), "stream": stream,
@@ -818,8 +821,8 @@ fn check_caller_sse(caller: crate::compat::Caller, bytes: &[u8]) -> Vec<OwnedEve
 /// valid SSE stream of its own format, or a protocol / interrupted-stream
 /// error; the chunking changes nothing the caller sees.
 pub fn compat_answer(data: &[u8]) {
+    use crate::call::stream::StreamSink;
     use crate::compat::{Caller, CompatSink};
-    use crate::stream::StreamSink;
     let [pick, seed, body @ ..] = data else {
         return;
     };
@@ -840,7 +843,7 @@ pub fn compat_answer(data: &[u8]) {
     } else {
         "application/json"
     };
-    let head = crate::response::Response {
+    let head = crate::call::response::Response {
         status,
         headers: vec![("content-type".into(), content_type.into())],
         body: Vec::new(),
@@ -892,7 +895,7 @@ pub fn compat_answer(data: &[u8]) {
         state ^= state << 17;
         (state % 48) as usize + 1
     };
-    let plan = crate::gateway::Plan {
+    let plan = crate::call::gateway::Plan {
         steps: vec![step],
         universal: false,
         features: Default::default(),
@@ -904,7 +907,7 @@ pub fn compat_answer(data: &[u8]) {
         Ok(s) => s,
         Err(_) => panic!("a compat plan not wrapped"),
     };
-    let mut parser = SseParser::new(crate::sse::DEFAULT_MAX_EVENT_BYTES);
+    let mut parser = SseParser::new(crate::http::sse::DEFAULT_MAX_EVENT_BYTES);
     let mut going = sink.on_response(&head);
     let mut rest = body;
     while going && !rest.is_empty() {

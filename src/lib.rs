@@ -1,36 +1,31 @@
 //! aigw: an AI gateway that runs inside the calling process.
 //!
-//! The core (`config`, `provider`, `request`, `universal`, `retry`,
-//! `transport`, `gateway`) is plain Rust and knows nothing of C. The `ffi`
-//! module is the C ABI: it checks arguments, converts, calls the core and
-//! converts back. `include/aigw.h` is generated from it by `build.rs`.
+//! Layers, each using only those below it (see README, "Architecture"):
+//! `ffi` (the C ABI; `include/aigw.h` is generated from it by `build.rs`)
+//! and `server` (loopback HTTP) call into `call` (the `Gateway`, one call end
+//! to end, streaming, retry, cancel), which takes its steps from `plan`,
+//! `compat` and `routing`, applies `policy` (cache, rate limit, cool-downs)
+//! and reports through `observe` (logs, metrics). Below them: `providers`
+//! (what differs per provider), `store` (memory or Redis state), `transport`
+//! (the only user of ureq) and `http` (header names, SSE).
+//!
+//! The Rust API is the re-exports below; the module paths are for the
+//! project's own tests, benches and fuzz targets.
 
-pub mod alloc;
-pub mod cache;
-pub mod cancel;
+pub(crate) mod alloc;
+pub mod call;
 pub mod compat;
 pub mod config;
-pub mod cooldown;
-pub mod credentials;
-pub mod dialect;
 pub mod error;
-pub mod exchange;
-pub mod gateway;
-pub mod log;
-pub mod metrics;
-pub mod provider;
-pub mod ratelimit;
-pub mod request;
-pub mod response;
-pub mod retry;
+pub(crate) mod http;
+pub(crate) mod observe;
+pub(crate) mod plan;
+pub mod policy;
+pub(crate) mod providers;
 pub mod routing;
 pub mod server;
-pub mod sse;
 pub mod store;
-pub mod stream;
 pub mod transport;
-pub mod universal;
-pub mod usage;
 
 pub mod ffi;
 
@@ -38,10 +33,16 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use cancel::CancelToken;
+pub use call::cancel::CancelToken;
+pub use call::gateway::Gateway;
+pub use call::request::Request;
+pub use call::response::Response;
+pub use call::stream::StreamSink;
 pub use config::Config;
 pub use error::{Error, ErrorKind};
-pub use gateway::Gateway;
-pub use request::Request;
-pub use response::Response;
-pub use stream::StreamSink;
+
+// The modules tests, benches and fuzz targets name by their short path.
+pub use call::{gateway, stream};
+pub use http::sse;
+pub use observe::log;
+pub use policy::ratelimit;

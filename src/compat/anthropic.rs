@@ -10,7 +10,7 @@ use super::hub::{
     Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id, write_str, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
-use crate::sse::SseEvent;
+use crate::http::sse::SseEvent;
 
 type R<T> = Result<T, String>;
 

@@ -9,7 +9,7 @@ use super::hub::{
     ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Part, ResponseFormat, Role, TokenUsage,
     ToolCall, ToolChoice, synth_id, unix_now,
 };
-use crate::sse::SseEvent;
+use crate::http::sse::SseEvent;
 
 type R<T> = Result<T, String>;
 

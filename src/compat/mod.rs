@@ -20,19 +20,19 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::call::gateway::PlannedStep;
+use crate::call::response::Response;
 use crate::config::{Config, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::gateway::PlannedStep;
-use crate::provider::Providers;
-use crate::response::Response;
-use crate::sse::{SseEvent, SseParser};
+use crate::http::sse::{SseEvent, SseParser};
+use crate::providers::provider::Providers;
 use hub::{ChatRequest, Delta, TokenUsage};
 
 pub use sink::{CompatSink, StepTranslations};
 
+pub use crate::http::headers::MODEL_HEADER;
 /// Response headers naming the provider and model that served.
-pub const PROVIDER_HEADER: &str = "cf-aig-provider";
-pub const MODEL_HEADER: &str = "cf-aig-model";
+pub use crate::http::headers::PROVIDER_HEADER;
 
 /// The format the caller speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,16 +323,16 @@ pub fn plan_step(
             || n == "content-encoding"
             || (dialect != Dialect::Anthropic && n.starts_with("anthropic-")))
     });
-    match crate::credentials::take_caller_credential(&mut headers) {
-        Some(key) => crate::credentials::deliver(provider, &key, &mut headers),
-        None => crate::credentials::apply_stored(
+    match crate::providers::credentials::take_caller_credential(&mut headers) {
+        Some(key) => crate::providers::credentials::deliver(provider, &key, &mut headers),
+        None => crate::providers::credentials::apply_stored(
             config.provider_keys.get(provider),
             provider,
             &target.url,
             &mut headers,
         ),
     }
-    crate::credentials::add_required(provider, &mut headers);
+    crate::providers::credentials::add_required(provider, &mut headers);
     headers.push(("Content-Type".into(), "application/json".into()));
 
     Ok(PlannedStep {
@@ -527,7 +527,7 @@ impl CompatStep {
         };
         if self.stream {
             let mut tr = self.stream_translator();
-            let mut parser = SseParser::new(crate::sse::DEFAULT_MAX_EVENT_BYTES);
+            let mut parser = SseParser::new(crate::http::sse::DEFAULT_MAX_EVENT_BYTES);
             let mut out = Vec::new();
             let mut failure = None;
             let _ = parser.feed(&response.body, &mut |ev| match tr.feed(ev, &mut out) {
@@ -648,8 +648,8 @@ pub fn caller_error_body(path: &str, status: u16, message: &str) -> Option<Vec<u
 }
 
 /// Hub usage as the log's token counts.
-pub fn log_usage(u: TokenUsage) -> crate::usage::Usage {
-    crate::usage::Usage {
+pub fn log_usage(u: TokenUsage) -> crate::providers::usage::Usage {
+    crate::providers::usage::Usage {
         tokens_in: Some(u.input),
         tokens_out: Some(u.output),
     }

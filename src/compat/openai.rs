@@ -10,7 +10,7 @@ use super::hub::{
     opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
-use crate::sse::SseEvent;
+use crate::http::sse::SseEvent;
 
 type R<T> = Result<T, String>;
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::{Caller, StepTranslations};
+use crate::call::gateway::{Gateway, NextStep, Plan, PlannedStep, StepSource, Trace};
 use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
-use crate::gateway::{Gateway, NextStep, Plan, PlannedStep, StepSource, Trace};
 use crate::routing::{ModelChoice, Outcome, ROUTE_HEADER, RequestFacts, RouteWalk};
 
 /// What a routed request's steps are planned from.

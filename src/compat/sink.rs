@@ -8,11 +8,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::{CompatStep, OutEvent, StreamTranslator};
+use crate::call::gateway::Plan;
+use crate::call::response::Response;
+use crate::call::stream::{StreamSink, is_event_stream};
 use crate::error::{Error, ErrorKind, Result};
-use crate::gateway::Plan;
-use crate::response::Response;
-use crate::sse::SseEvent;
-use crate::stream::{StreamSink, is_event_stream};
+use crate::http::sse::SseEvent;
 
 enum Active {
     /// Not a translated step, or an error answer (already translated whole).

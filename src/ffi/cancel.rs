@@ -1,6 +1,6 @@
 //! `aigw_cancel`: a handle that stops a send from any thread.
 
-use crate::cancel::CancelToken;
+use crate::call::cancel::CancelToken;
 use crate::ffi::{Handle, ffi_boundary};
 
 /// A cancel handle. Attach it to a request with `aigw_request_set_cancel`;

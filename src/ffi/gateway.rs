@@ -2,12 +2,12 @@
 
 use std::ffi::c_char;
 
+use crate::call::gateway::Gateway;
 use crate::config::Config;
 use crate::ffi::error::aigw_error;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
 use crate::ffi::{Handle, aigw_status, ffi_boundary, try_opt_str, try_out, try_ref};
-use crate::gateway::Gateway;
 
 /// A configured gateway: providers, defaults, and a pool of upstream
 /// connections.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::ffi::gateway::aigw_gateway;
 use crate::ffi::{Failure, aigw_status, ffi_boundary, try_opt_str, try_out, try_ref};
-use crate::log::LogFilter;
+use crate::observe::log::LogFilter;
 
 /// Receives each log record as JSON (`record_json`, `len` bytes, also
 /// NUL-terminated), borrowed for the duration of the call.
@@ -69,7 +69,7 @@ pub extern "C" fn aigw_gateway_set_log_callback(
                 function,
                 userdata: userdata as usize,
             };
-            Arc::new(move |json: &str| c.call(json)) as Arc<crate::log::LogCallback>
+            Arc::new(move |json: &str| c.call(json)) as Arc<crate::observe::log::LogCallback>
         });
         gw.inner.set_log_callback(callback);
         Ok(())

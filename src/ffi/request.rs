@@ -2,11 +2,11 @@
 
 use std::ffi::c_char;
 
+use crate::call::request::Request;
 use crate::ffi::cancel::aigw_cancel;
 use crate::ffi::{
     ExclusiveHandle, Failure, Handle, aigw_status, ffi_boundary, try_mut, try_out, try_ref, try_str,
 };
-use crate::request::Request;
 
 /// A request to send through a gateway.
 ///

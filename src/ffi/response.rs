@@ -2,8 +2,8 @@
 
 use std::ffi::{CString, c_char};
 
+use crate::call::response::Response;
 use crate::ffi::{Failure, Handle, aigw_status, ffi_boundary, try_out, try_ref, try_str};
-use crate::response::Response;
 
 /// A response: status, headers in the order received, body, and the index of
 /// the Universal step that served it.

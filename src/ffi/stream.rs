@@ -2,14 +2,14 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
+use crate::call::response::Response;
+use crate::call::stream::StreamSink;
 use crate::ffi::error::aigw_error;
 use crate::ffi::gateway::aigw_gateway;
 use crate::ffi::request::aigw_request;
 use crate::ffi::response::aigw_response;
 use crate::ffi::{Handle, aigw_status, ffi_boundary, try_out, try_ref};
-use crate::response::Response;
-use crate::sse::SseEvent;
-use crate::stream::StreamSink;
+use crate::http::sse::SseEvent;
 
 /// One Server-Sent Event, as passed to `on_event`.
 ///

@@ -23,7 +23,7 @@
 //!    the route, provider and model that served it.
 //! 3. Those steps go to `Gateway::run_steps` (streams:
 //!    `stream::run_stream_steps`) through a
-//!    [`crate::gateway::StepSource`] whose `next_step` calls
+//!    [`crate::call::gateway::StepSource`] whose `next_step` calls
 //!    `RouteWalk::next(Some(Outcome::Failed))` when the previous model's
 //!    attempts failed (following its `fallback` output), and whose
 //!    `NextStep::last` is `!`[`RouteWalk::may_follow`] (cooldowns never
@@ -37,12 +37,12 @@
 //! `tests/routing.rs` holds such an adapter (for providers that already
 //! speak the OpenAI format) driving `Gateway::run_steps` against the mock.
 
-/// Response header naming the route that served a `dynamic/<route>` request.
-pub const ROUTE_HEADER: &str = "cf-aig-route";
-/// Response header naming the provider of the model element that served it.
-pub const PROVIDER_HEADER: &str = "cf-aig-provider";
 /// Response header naming the model of the model element that served it.
-pub const MODEL_HEADER: &str = "cf-aig-model";
+pub use crate::http::headers::MODEL_HEADER;
+/// Response header naming the provider of the model element that served it.
+pub use crate::http::headers::PROVIDER_HEADER;
+/// Response header naming the route that served a `dynamic/<route>` request.
+pub use crate::http::headers::ROUTE_HEADER;
 
 /// The response headers of a routed request served by `choice`.
 pub fn route_headers(route: &str, choice: &ModelChoice) -> [(String, String); 3] {

@@ -72,7 +72,7 @@ impl Router {
         // claiming the old state with one atomic add gives each caller its
         // own draw of the same sequence a single thread would see.
         let mut state = self.rng.fetch_add(GAMMA, Ordering::Relaxed);
-        let bits = crate::log::splitmix64(&mut state);
+        let bits = crate::observe::log::splitmix64(&mut state);
         (bits >> 11) as f64 / (1u64 << 53) as f64
     }
 }

@@ -13,9 +13,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::cancel::CancelToken;
+use crate::call::cancel::CancelToken;
+use crate::call::response::Response;
 use crate::error::Error;
-use crate::response::Response;
 use crate::server::conn_io::ConnState;
 
 /// What a gateway worker sends to the connection, in order: one `Head`

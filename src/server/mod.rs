@@ -27,13 +27,13 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::cancel::CancelToken;
+use crate::call::cancel::CancelToken;
+use crate::call::gateway::Gateway;
+use crate::call::request::Request;
+use crate::call::response::Response;
+use crate::call::stream::StreamSink;
 use crate::error::{Error, ErrorKind, Result};
-use crate::gateway::Gateway;
-use crate::request::Request;
-use crate::response::Response;
-use crate::sse::SseEvent;
-use crate::stream::StreamSink;
+use crate::http::sse::SseEvent;
 
 use body::{AnswerGuard, Msg, ServerBody};
 use conn_io::{ConnState, TimedStream};
@@ -538,7 +538,7 @@ impl StreamSink for ChannelSink<'_> {
         let want = head
             .header("content-length")
             .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n <= HOLD_MAX && !crate::stream::is_event_stream(head));
+            .filter(|&n| n <= HOLD_MAX && !crate::call::stream::is_event_stream(head));
         if let Some(want) = want {
             self.held = Some(Held {
                 head: head.clone(),

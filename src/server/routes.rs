@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 
 /// The header carrying the server's `auth_token`; consumed, never forwarded.
-pub const AUTH_HEADER: &str = "cf-aig-authorization";
+pub use crate::http::headers::GATEWAY_AUTH_HEADER as AUTH_HEADER;
 
 /// The gateway path (what `aigw_request_new` takes) for a URL path and
 /// query: `/v1/{account}/{gateway}/{path}` as in the hosted gateway, or the

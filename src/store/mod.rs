@@ -15,7 +15,7 @@ pub mod shared;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::ratelimit::Technique;
+use crate::policy::ratelimit::Technique;
 
 pub use memory::MemoryStore;
 

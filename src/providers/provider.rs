@@ -150,7 +150,9 @@ pub struct Providers {
     account_id: Option<String>,
     /// The origin of every base without placeholders, parsed once: most
     /// requests then check their URL's origin with a prefix comparison.
-    base_origins: BTreeMap<String, Origin>,
+    /// Kept as the `host[:port]` text a target shows, so that is not built
+    /// again per request.
+    base_origins: BTreeMap<String, String>,
 }
 
 /// Where one request goes.
@@ -180,7 +182,7 @@ impl Providers {
                     .map(|(s, o)| (s.as_str(), o.base_url.as_str())),
             )
             .filter(|(_, base)| !base.contains('{'))
-            .filter_map(|(slug, base)| Some((slug.to_string(), origin_of(base)?)))
+            .filter_map(|(slug, base)| Some((slug.to_string(), origin_of(base)?.display())))
             .collect();
         Providers {
             overrides,
@@ -218,7 +220,9 @@ impl Providers {
         let mut path = path.trim_start_matches('/');
         let mut base = base.to_string();
 
-        if provider == "azure-openai" {
+        if crate::providers::adapter::adapter(provider).url_rule
+            == crate::providers::adapter::UrlRule::AzureDeployment
+        {
             // Azure names the resource and deployment in the path after the
             // slug; they are consumed here whether or not the base uses them.
             let mut segments = path.splitn(3, '/');
@@ -258,14 +262,14 @@ impl Providers {
             url.push('?');
             url.push_str(q);
         }
-        let origin = match self.base_origins.get(provider) {
+        let host = match self.base_origins.get(provider) {
             Some(known) if same_authority_text(&base, &url) => known.clone(),
-            _ => check_same_origin(provider, &base, &url)?,
+            _ => check_same_origin(provider, &base, &url)?.display(),
         };
         Ok(Target {
             provider: provider.to_string(),
             url,
-            host: origin.display(),
+            host,
         })
     }
 }
@@ -455,9 +459,17 @@ fn is_version_segment(s: &str) -> bool {
 /// `/` allowed) into slug and rest. Fails on characters no URL path may hold.
 pub fn split_path(path: &str) -> Result<(&str, &str)> {
     let path = path.strip_prefix('/').unwrap_or(path);
+    // Most paths are plain ASCII with nothing to refuse: one byte scan, and
+    // the character scan only when a byte needs a closer look.
+    let suspect = |b: &u8| *b <= b' ' || *b == b'#' || *b >= 0x7f;
     if let Some(c) = path
-        .chars()
-        .find(|c| c.is_control() || *c == ' ' || *c == '#')
+        .bytes()
+        .any(|b| suspect(&b))
+        .then(|| {
+            path.chars()
+                .find(|c| c.is_control() || *c == ' ' || *c == '#')
+        })
+        .flatten()
     {
         return Err(Error::invalid_request(format!(
             "path contains a character not allowed in a URL path: {c:?}"

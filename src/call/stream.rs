@@ -5,7 +5,7 @@
 //! commits to a step when its response is 2xx and, for `text/event-stream`,
 //! its first content event has arrived and is not an error event (for other
 //! bodies the 2xx head is the commit point). Lifecycle events of the known
-//! dialects ([`crate::dialect`]) are held until then and delivered first.
+//! dialects ([`crate::providers::dialect`]) are held until then and delivered first.
 //! Until commit the attempt is judged as in [`Gateway::send`]; after it, a
 //! failure (or a known dialect's stream ending before its end marker) ends
 //! the call with [`ErrorKind::StreamInterrupted`] and what was delivered
@@ -13,14 +13,16 @@
 
 use std::io::Read;
 
-use crate::dialect::{Dialect, EventClass, classify as classify_event, is_end, recognise};
-use crate::error::{Error, ErrorKind, Result};
-use crate::gateway::{
+use crate::call::gateway::{
     Finished, Gateway, ListSteps, Plan, PlannedStep, StepSource, Trace, Verdict, is_fatal,
     read_whole, response_head,
 };
-use crate::response::Response;
-use crate::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser};
+use crate::call::response::Response;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser};
+use crate::providers::dialect::{
+    Dialect, EventClass, classify as classify_event, is_end, recognise,
+};
 use crate::transport::classify;
 use crate::transport::io_scope::{Fired, IoScope, IoState};
 

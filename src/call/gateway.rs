@@ -5,24 +5,25 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cache::ResponseCache;
+use crate::call::exchange::{Mode, exchange};
+use crate::call::request::{FeatureControls, Request, split_controls};
+use crate::call::response::Response;
+use crate::call::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::call::stream::StreamSink;
 use crate::config::{Config, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::log::{AttemptRecord, LogStore};
-use crate::metrics::Metrics;
-use crate::provider::{Providers, Target, split_path};
-use crate::ratelimit::RateLimiter;
-use crate::request::{FeatureControls, Request, split_controls};
-use crate::response::Response;
-use crate::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::observe::log::{AttemptRecord, LogCallback, LogFilter, LogStore};
+use crate::observe::metrics::Metrics;
+use crate::plan::universal::parse_steps;
+use crate::policy::cache::ResponseCache;
+use crate::policy::ratelimit::RateLimiter;
+use crate::providers::provider::{Providers, Target, split_path};
 use crate::routing::{RequestFacts, RouteWalk, Router};
 use crate::store::{CacheStore, CooldownStore, CounterStore, MemoryStore};
 use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
-use crate::universal::parse_steps;
 
-/// Response header naming the Universal step that served a response.
-pub const STEP_HEADER: &str = "cf-aig-step";
+pub use crate::http::headers::STEP_HEADER;
 
 /// A configured gateway. Shareable across threads (`Sync`): sends through one
 /// gateway share its connection pool, cache, rate limit, logs and metrics.
@@ -66,9 +67,7 @@ impl std::fmt::Debug for PlannedStep {
             .headers
             .iter()
             .map(|(n, v)| {
-                let secret = crate::credentials::CREDENTIAL_HEADERS
-                    .iter()
-                    .any(|c| n.eq_ignore_ascii_case(c));
+                let secret = crate::http::headers::is_secret(n);
                 (n.as_str(), if secret { "<redacted>" } else { v.as_str() })
             })
             .collect();
@@ -230,6 +229,39 @@ impl Gateway {
         &self.config
     }
 
+    /// Sends a request and reads the whole response body.
+    ///
+    /// Returns `Ok` whenever an upstream HTTP response is available, whatever
+    /// its status; fails only when no step produced one, or the call was
+    /// rate limited, cancelled or hit a size limit.
+    pub fn send(&self, request: &Request) -> Result<Response> {
+        exchange(self, request, Mode::Whole)
+    }
+
+    /// Sends a request and streams the serving response to `sink`. Returns
+    /// the response head (status, headers, step; empty body).
+    pub fn send_stream(&self, request: &Request, sink: &mut dyn StreamSink) -> Result<Response> {
+        exchange(self, request, Mode::Stream(sink))
+    }
+
+    /// Replaces the log callback; see [`crate::observe::log::LogStore::set_callback`].
+    pub fn set_log_callback(&self, callback: Option<Arc<LogCallback>>) {
+        self.logs.set_callback(callback);
+    }
+
+    /// The kept log records matching `filter`, oldest first, as a JSON array.
+    pub fn logs_json(&self, filter: &LogFilter) -> String {
+        self.logs.query(filter)
+    }
+
+    pub fn metrics_json(&self) -> String {
+        self.metrics.to_json()
+    }
+
+    pub fn metrics_prometheus(&self) -> String {
+        self.metrics.to_prometheus()
+    }
+
     /// Starts a walk of route `name` (`dynamic/<name>`) for one request,
     /// its budgets counted in the gateway's counter store.
     pub fn route_walk<'a>(&'a self, name: &str, facts: RequestFacts<'a>) -> Result<RouteWalk<'a>> {
@@ -377,7 +409,7 @@ impl Gateway {
     /// BYOK: the stored key for the target's provider, unless the request
     /// carries a credential of its own.
     fn apply_stored_key(&self, target: &Target, headers: &mut Vec<(String, String)>) {
-        crate::credentials::apply_stored(
+        crate::providers::credentials::apply_stored(
             self.config.provider_keys.get(&target.provider),
             &target.provider,
             &target.url,
@@ -389,7 +421,7 @@ impl Gateway {
     /// unified format, its query is the unified request.
     fn plan_compat_step(
         &self,
-        step: &crate::universal::Step,
+        step: &crate::plan::universal::Step,
         forward: &[(String, String)],
         base: &crate::config::Controls,
         features: &FeatureControls,
@@ -453,6 +485,11 @@ impl Gateway {
         let mut failures: Vec<String> = Vec::new();
         let mut all_timeouts = true;
         let mut last_error_kind = ErrorKind::Connect;
+        let cooldowns = crate::policy::cooldown::Cooldowns {
+            config: self.config.cooldown,
+            store: &*self.cooldowns,
+            metrics: &self.metrics,
+        };
 
         loop {
             let next = match source.next_step() {
@@ -466,19 +503,22 @@ impl Gateway {
             };
             let step = next.step;
             let settings = &step.settings;
-            let mut who = format!("{} at {}", step.target.provider, step.target.host);
-            if let Some(proxy) = self.upstream.proxy_for(&step.target.url) {
-                who.push_str(&format!(" via proxy {proxy}"));
-            }
-            let place = if plan.universal {
-                format!("step {} ({who})", step.index)
-            } else {
-                who
+            // Where the step went, for failure messages only (built when one is).
+            let place = || {
+                let mut who = format!("{} at {}", step.target.provider, step.target.host);
+                if let Some(proxy) = self.upstream.proxy_for(&step.target.url) {
+                    who.push_str(&format!(" via proxy {proxy}"));
+                }
+                if plan.universal {
+                    format!("step {} ({who})", step.index)
+                } else {
+                    who
+                }
             };
             let cooling = if next.last {
                 None
             } else {
-                self.cooling_skip(step)?
+                cooldowns.cooling_skip(step)?
             };
             if let Some(left) = cooling {
                 // As if it had failed at once: the next choice runs.
@@ -493,7 +533,7 @@ impl Gateway {
                     error: Some(why.clone()),
                     duration_ms: 0.0,
                 });
-                failures.push(format!("{place}: {why}"));
+                failures.push(format!("{}: {why}", place()));
                 all_timeouts = false;
                 continue;
             }
@@ -511,7 +551,7 @@ impl Gateway {
                     sleep_unless_cancelled(backoff.max(asked), state).map_err(|e| {
                         Error::new(
                             e.kind,
-                            format!("{place}: {} while waiting to retry", e.message),
+                            format!("{}: {} while waiting to retry", place(), e.message),
                         )
                     })?;
                 }
@@ -560,7 +600,7 @@ impl Gateway {
                     error,
                     duration_ms: millis(attempt_started.elapsed()),
                 });
-                self.note_for_cooldown(step, &verdict);
+                cooldowns.note_for_cooldown(step, &verdict);
                 match verdict {
                     Verdict::Served(response) => {
                         trace.ttfb = head_at.map(|t| t - trace.started);
@@ -568,7 +608,7 @@ impl Gateway {
                     }
                     // Name where a cancel struck; other fatal errors say so already.
                     Verdict::Fatal(e) if e.kind == ErrorKind::Cancelled => {
-                        return Err(Error::new(e.kind, format!("{place}: {}", e.message)));
+                        return Err(Error::new(e.kind, format!("{}: {}", place(), e.message)));
                     }
                     Verdict::Fatal(e) => return Err(e),
                     Verdict::Rejected(response) => {
@@ -600,7 +640,7 @@ impl Gateway {
             } else {
                 format!(" after {attempts_made} attempts")
             };
-            failures.push(format!("{place}: {outcome}{tries}"));
+            failures.push(format!("{}: {outcome}{tries}", place()));
         }
 
         if let Some(response) = last_http {
@@ -662,9 +702,7 @@ fn merge_headers(request: &[(String, String)], step: &[(String, String)]) -> Vec
     merged
 }
 
-fn has_header(headers: &[(String, String)], name: &str) -> bool {
-    headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-}
+use crate::http::headers::has_header;
 
 /// Converts the head and reads the whole body, at most `limit` bytes. Nothing
 /// has been delivered yet, so a body that stalls past the idle timeout is a

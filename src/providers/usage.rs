@@ -224,7 +224,7 @@ pub fn usage_of_body(body: &[u8]) -> Usage {
         return usage_of_text(body);
     }
     let mut usage = StreamUsage::default();
-    let mut parser = crate::sse::SseParser::new(body.len().max(1));
+    let mut parser = crate::http::sse::SseParser::new(body.len().max(1));
     let _ = parser.feed(body, &mut |event| {
         usage.event(&event.data);
         true

@@ -1,9 +1,9 @@
 //! A request as the caller builds it, and the checks on its parts.
 
-use crate::cancel::CancelToken;
+use crate::call::cancel::CancelToken;
 use crate::config::{Backoff, Controls, check_max_attempts, check_retry_delay, check_timeout};
 use crate::error::{Error, Result};
-use crate::usage::CustomCost;
+use crate::providers::usage::CustomCost;
 use serde_json::{Map, Value};
 
 /// One request to the gateway: method, gateway path, headers, body and an
@@ -63,25 +63,8 @@ pub fn check_header(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Prefix of the gateway's own control headers; never forwarded upstream.
-pub const CONTROL_PREFIX: &str = "cf-aig-";
-
-/// Headers the transport owns; a caller's copy would conflict with the real
-/// framing or target, so they are not forwarded.
-pub(crate) const TRANSPORT_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-    "te",
-    "trailer",
-    "proxy-connection",
-    // The body is always sent at once: an upstream that never answers
-    // `100 Continue` would otherwise stall every send.
-    "expect",
-];
+pub use crate::http::headers::CONTROL_PREFIX;
+pub(crate) use crate::http::headers::TRANSPORT_HEADERS;
 
 /// The per-request feature controls: cache, logs, cost. Only the request's
 /// own headers set these; in a Universal step's headers they are checked but
@@ -129,11 +112,10 @@ pub fn split_controls(
     let mut controls = ControlHeaders::default();
     let mut forward = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if let Some(control) = lower.strip_prefix(CONTROL_PREFIX) {
-            apply_control(&mut controls, control, value.trim())
+        if let Some(control) = crate::http::headers::control_suffix(name) {
+            apply_control(&mut controls, &control.to_ascii_lowercase(), value.trim())
                 .map_err(|m| Error::invalid_request(format!("header {name}: {m}")))?;
-        } else if !TRANSPORT_HEADERS.contains(&lower.as_str()) {
+        } else if !crate::http::headers::is_one_of(name, TRANSPORT_HEADERS) {
             forward.push((name.clone(), value.clone()));
         }
     }
@@ -168,7 +150,7 @@ fn apply_control(all: &mut ControlHeaders, control: &str, value: &str) -> Result
         }
         "skip-cache" => features.skip_cache = parse_bool(value)?,
         "cache-key" => features.cache_key = Some(check_text(value, 1024)?),
-        "metadata" => features.metadata = Some(crate::log::parse_metadata(value)?),
+        "metadata" => features.metadata = Some(crate::observe::log::parse_metadata(value)?),
         "event-id" => features.event_id = Some(check_text(value, 256)?),
         "collect-log" => features.collect_log = Some(parse_bool(value)?),
         "collect-log-payload" => features.collect_log_payload = Some(parse_bool(value)?),

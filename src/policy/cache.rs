@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::{Cache, GuardResult, PlaceholderGuard};
 use quick_cache::{DefaultHashBuilder, Weighter};
 
+use crate::call::response::Response;
 use crate::error::{Error, ErrorKind, Result};
-use crate::response::Response;
+use crate::providers::usage::Usage;
 use crate::store::{CacheProbe, CacheStore};
 use crate::transport::io_scope::{IoState, POLL_SLICE};
-use crate::usage::Usage;
 
 /// Response header saying whether the cache served a response.
-pub const CACHE_STATUS_HEADER: &str = "cf-aig-cache-status";
+pub use crate::http::headers::CACHE_STATUS_HEADER;
 
 pub type CacheKey = [u8; 32];
 
@@ -365,8 +365,8 @@ pub fn compute_key(
     }
     let mut auth: Vec<(String, &str)> = headers
         .iter()
+        .filter(|(n, _)| crate::http::headers::is_secret(n))
         .map(|(n, v)| (n.to_ascii_lowercase(), v.as_str()))
-        .filter(|(n, _)| AUTH_HEADERS.contains(&n.as_str()))
         .collect();
     auth.sort();
     for (name, value) in auth {
@@ -393,15 +393,6 @@ fn digest_to_key(d: ring::digest::Digest) -> CacheKey {
     key.copy_from_slice(d.as_ref());
     key
 }
-
-/// Headers that carry provider credentials.
-pub const AUTH_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "proxy-authorization",
-];
 
 #[cfg(test)]
 mod tests {
@@ -482,23 +473,28 @@ mod tests {
         let scope = IoScope::enter(None);
         let cache = ResponseCache::new(3, 1_000_000);
         let key = custom_key("a");
+        // Expiry without sleeping: an entry whose TTL has run out (zero) is
+        // a miss, and the key can be claimed again.
         let Lookup::Miss(claim) = cache.lookup(&key, scope.state()).unwrap() else {
             panic!("hit")
         };
         claim.fulfil(CachedResponse::new(
             response(10),
-            Duration::from_millis(50),
+            Duration::ZERO,
+            Usage::default(),
+        ));
+        let Lookup::Miss(claim) = cache.lookup(&key, scope.state()).unwrap() else {
+            panic!("expired entry served")
+        };
+        claim.fulfil(CachedResponse::new(
+            response(10),
+            Duration::from_secs(60),
             Usage::default(),
         ));
         assert!(matches!(
             cache.lookup(&key, scope.state()).unwrap(),
             Lookup::Hit(_)
         ));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(
-            matches!(cache.lookup(&key, scope.state()).unwrap(), Lookup::Miss(_)),
-            "expired"
-        );
 
         // Entry bound: 3 entries at most.
         for i in 0..10 {

@@ -35,38 +35,14 @@ pub struct CredentialHeader {
 
 /// The header that carries `provider`'s credential.
 pub fn credential_header(provider: &str) -> CredentialHeader {
-    match provider {
-        "anthropic" => CredentialHeader {
-            name: "x-api-key",
-            prefix: "",
-        },
-        "google-ai-studio" => CredentialHeader {
-            name: "x-goog-api-key",
-            prefix: "",
-        },
-        "azure-openai" => CredentialHeader {
-            name: "api-key",
-            prefix: "",
-        },
-        _ => CredentialHeader {
-            name: "Authorization",
-            prefix: "Bearer ",
-        },
-    }
+    crate::providers::adapter::adapter(provider).credential
 }
 
 /// Headers `provider` requires on every request besides the key, with the
 /// value sent when the caller gave none.
 pub fn required_headers(provider: &str) -> &'static [(&'static str, &'static str)] {
-    match provider {
-        "anthropic" => &[("anthropic-version", "2023-06-01")],
-        _ => &[],
-    }
+    crate::providers::adapter::adapter(provider).required_headers
 }
-
-/// Every header name any provider takes a credential in.
-pub const CREDENTIAL_HEADERS: &[&str] =
-    &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
 
 /// Whether a request already carries a credential for `provider`: its own
 /// header, an `Authorization` header, or (Google) a `key=` query parameter.
@@ -121,12 +97,12 @@ pub fn apply_stored(
 pub fn take_caller_credential(headers: &mut Vec<(String, String)>) -> Option<String> {
     let mut found = None;
     headers.retain(|(n, v)| {
-        let lower = n.to_ascii_lowercase();
-        if !CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+        if !crate::http::headers::is_provider_credential(n) {
             return true;
         }
+        let authorization = n.eq_ignore_ascii_case("authorization");
         let value = v.trim();
-        let value = if lower == "authorization" {
+        let value = if authorization {
             value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
@@ -136,7 +112,7 @@ pub fn take_caller_credential(headers: &mut Vec<(String, String)>) -> Option<Str
             value
         };
         // The provider key header wins over Authorization when both are set.
-        if !value.is_empty() && (found.is_none() || lower != "authorization") {
+        if !value.is_empty() && (found.is_none() || !authorization) {
             found = Some(value.to_string());
         }
         false

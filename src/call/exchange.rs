@@ -1,38 +1,34 @@
 //! One call through the gateway, end to end: the cache, the rate limit, the
 //! run itself, then the log record and the metrics.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cache::{
-    CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
+use crate::call::gateway::{
+    Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, millis, read_whole,
 };
+use crate::call::request::Request;
+use crate::call::response::Response;
+use crate::call::stream::{StreamSink, is_event_stream, replay, run_stream, run_stream_steps};
 use crate::compat::CompatSink;
 use crate::compat::routed::RouteSteps;
 use crate::error::{Error, ErrorKind, Result};
-use crate::gateway::{
-    Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, millis, read_whole,
+use crate::http::sse::{SseEvent, is_error_event};
+use crate::observe::log::{LogRecord, redact_body, redact_path, rfc3339};
+use crate::observe::metrics::Observation;
+use crate::policy::cache::{
+    CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
 };
-use crate::log::{LogCallback, LogFilter, LogRecord, redact_body, redact_path, rfc3339};
-use crate::metrics::Observation;
-use crate::request::Request;
-use crate::response::Response;
-use crate::sse::{SseEvent, is_error_event};
-use crate::stream::{StreamSink, is_event_stream, replay, run_stream, run_stream_steps};
+use crate::providers::usage::{StreamUsage, Usage, cost, usage_of_body};
 use crate::transport::io_scope::IoScope;
-use crate::usage::{StreamUsage, Usage, cost, usage_of_body};
 
-/// Response header carrying the log record's id.
-pub const LOG_ID_HEADER: &str = "cf-aig-log-id";
-/// Response header echoing the caller's `cf-aig-event-id`.
-pub const EVENT_ID_HEADER: &str = "cf-aig-event-id";
+pub use crate::http::headers::{EVENT_ID_HEADER, LOG_ID_HEADER};
 /// TTL of a request that sets `cf-aig-cache-key` but no TTL anywhere (as the
 /// hosted gateway: five minutes).
 pub const DEFAULT_CUSTOM_KEY_TTL: Duration = Duration::from_secs(300);
 /// Payload bodies in log records are cut at this many bytes.
 pub const LOG_PAYLOAD_LIMIT: usize = 64 * 1024;
 
-enum Mode<'a> {
+pub(crate) enum Mode<'a> {
     Whole,
     Stream(&'a mut dyn StreamSink),
 }
@@ -50,147 +46,124 @@ struct Facts {
     stream_error: Option<String>,
 }
 
-impl Gateway {
-    /// Sends a request and reads the whole response body.
-    ///
-    /// Returns `Ok` whenever an upstream HTTP response is available, whatever
-    /// its status; fails only when no step produced one, or the call was
-    /// rate limited, cancelled or hit a size limit.
-    pub fn send(&self, request: &Request) -> Result<Response> {
-        self.exchange(request, Mode::Whole)
-    }
+/// One call through the gateway: what it was asked, what it planned, and
+/// what it learned on the way (attempts and timings in `trace`, usage, cache
+/// and body in `facts`). The log record and the metrics are made from it.
+pub(crate) struct Call<'g, 'r> {
+    gw: &'g Gateway,
+    request: &'r Request,
+    id: String,
+    created: SystemTime,
+    stream: bool,
+    /// `None` when planning failed.
+    plan: Option<Plan>,
+    trace: Trace,
+    facts: Facts,
+}
 
-    /// Sends a request and streams the serving response to `sink`. Returns
-    /// the response head (status, headers, step; empty body).
-    pub fn send_stream(&self, request: &Request, sink: &mut dyn StreamSink) -> Result<Response> {
-        self.exchange(request, Mode::Stream(sink))
-    }
-
-    /// Replaces the log callback; see [`crate::log::LogStore::set_callback`].
-    pub fn set_log_callback(&self, callback: Option<Arc<LogCallback>>) {
-        self.logs.set_callback(callback);
-    }
-
-    /// The kept log records matching `filter`, oldest first, as a JSON array.
-    pub fn logs_json(&self, filter: &LogFilter) -> String {
-        self.logs.query(filter)
-    }
-
-    pub fn metrics_json(&self) -> String {
-        self.metrics.to_json()
-    }
-
-    pub fn metrics_prometheus(&self) -> String {
-        self.metrics.to_prometheus()
-    }
-
-    fn exchange(&self, request: &Request, mut mode: Mode<'_>) -> Result<Response> {
-        let created = SystemTime::now();
-        let mut trace = Trace::new(Instant::now());
-        let id = self.logs.ids.make(created);
-        let mut facts = Facts::default();
-        // Errors noted here belong to this call only.
-        let _ = crate::store::shared::take_noted_error();
-        let mut plan = match self.plan(request) {
-            Ok(plan) => plan,
-            Err(e) => {
-                let result = Err(e);
-                let stream = matches!(mode, Mode::Stream(_));
-                self.finish(request, None, &id, created, &trace, &facts, stream, &result);
-                return result;
-            }
-        };
+/// Sends `request` through `gw`, whole or streamed: plan, cache, rate limit,
+/// run, then the log record and metrics.
+pub(crate) fn exchange(gw: &Gateway, request: &Request, mut mode: Mode<'_>) -> Result<Response> {
+    let created = SystemTime::now();
+    let mut call = Call {
+        gw,
+        request,
+        id: gw.logs.ids.make(created),
+        created,
+        stream: matches!(mode, Mode::Stream(_)),
+        plan: None,
+        trace: Trace::new(Instant::now()),
+        facts: Facts::default(),
+    };
+    // Errors noted here belong to this call only.
+    let _ = crate::store::shared::take_noted_error();
+    let mut plan = match gw.plan(request) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let result = Err(e);
+            call.finish(&result);
+            return result;
+        }
+    };
+    plan.response_headers
+        .push((LOG_ID_HEADER.into(), call.id.clone()));
+    if let Some(event_id) = &plan.features.event_id {
         plan.response_headers
-            .push((LOG_ID_HEADER.into(), id.clone()));
-        if let Some(event_id) = &plan.features.event_id {
-            plan.response_headers
-                .push((EVENT_ID_HEADER.into(), event_id.clone()));
-        }
-        let scope = IoScope::enter(request.cancel.clone());
-        // `dynamic/<route>`: the route is walked as the run needs steps.
-        let routed = plan.route.clone();
-        let mut source = None;
-        let result = match routed
-            .as_deref()
-            .map(|r| RouteSteps::new(self, r))
-            .transpose()
-        {
-            Ok(s) => {
-                source = s;
-                self.exchange_plan(
-                    request,
-                    &mut plan,
-                    &scope,
-                    &mut mode,
-                    &mut trace,
-                    &mut facts,
-                    source.as_mut(),
-                )
-            }
-            Err(e) => Err(e),
-        };
-        if let Some(source) = source.as_mut() {
-            source.conclude(&mut plan, &mut trace);
-        }
-        let stream = matches!(mode, Mode::Stream(_));
-        let cost = self.finish(
-            request,
-            Some(&plan),
-            &id,
-            created,
-            &trace,
-            &facts,
-            stream,
-            &result,
-        );
-        // Cost budgets are charged once the cost is known (a stream's at its end).
-        if let (Some(source), Some(cost)) = (source.as_mut(), cost) {
-            // The response is delivered: a store error here cannot refuse it.
-            let _ = source.settle(cost);
-        }
-        result
+            .push((EVENT_ID_HEADER.into(), event_id.clone()));
     }
-
-    /// The cache key and TTL, if this request goes through the cache.
-    fn cache_plan(&self, request: &Request, plan: &Plan) -> Option<(CacheKey, Duration)> {
-        let f = &plan.features;
-        if f.skip_cache {
-            return None;
+    let scope = IoScope::enter(request.cancel.clone());
+    // `dynamic/<route>`: the route is walked as the run needs steps.
+    let routed = plan.route.clone();
+    let mut source = None;
+    let result = match routed
+        .as_deref()
+        .map(|r| RouteSteps::new(gw, r))
+        .transpose()
+    {
+        Ok(s) => {
+            source = s;
+            call.exchange_plan(&mut plan, &scope, &mut mode, source.as_mut())
         }
-        let ttl = match (f.cache_ttl_s, self.config.cache_ttl_s, &f.cache_key) {
-            (Some(0), _, _) => return None,
-            (Some(s), _, _) => Duration::from_secs(s),
-            (None, s, _) if s > 0 => Duration::from_secs(s),
-            (None, _, Some(_)) => DEFAULT_CUSTOM_KEY_TTL,
-            _ => return None,
-        };
-        let key = match &f.cache_key {
-            Some(k) => custom_key(k),
-            None => compute_key(
-                &request.method,
-                request.path.trim(),
-                &request.headers,
-                &request.body,
-            ),
-        };
-        Some((key, ttl))
+        Err(e) => Err(e),
+    };
+    if let Some(source) = source.as_mut() {
+        source.conclude(&mut plan, &mut call.trace);
     }
+    call.plan = Some(plan);
+    let cost = call.finish(&result);
+    // Cost budgets are charged once the cost is known (a stream's at its end).
+    if let (Some(source), Some(cost)) = (source.as_mut(), cost) {
+        // The response is delivered: a store error here cannot refuse it.
+        let _ = source.settle(cost);
+    }
+    result
+}
 
-    #[allow(clippy::too_many_arguments)]
+/// The cache key and TTL, if this request goes through the cache.
+fn cache_plan(gw: &Gateway, request: &Request, plan: &Plan) -> Option<(CacheKey, Duration)> {
+    let f = &plan.features;
+    if f.skip_cache {
+        return None;
+    }
+    let ttl = match (f.cache_ttl_s, gw.config.cache_ttl_s, &f.cache_key) {
+        (Some(0), _, _) => return None,
+        (Some(s), _, _) => Duration::from_secs(s),
+        (None, s, _) if s > 0 => Duration::from_secs(s),
+        (None, _, Some(_)) => DEFAULT_CUSTOM_KEY_TTL,
+        _ => return None,
+    };
+    let key = match &f.cache_key {
+        Some(k) => custom_key(k),
+        None => compute_key(
+            &request.method,
+            request.path.trim(),
+            &request.headers,
+            &request.body,
+        ),
+    };
+    Some((key, ttl))
+}
+
+impl Call<'_, '_> {
     fn exchange_plan(
-        &self,
-        request: &Request,
+        &mut self,
         plan: &mut Plan,
         scope: &IoScope,
         mode: &mut Mode<'_>,
-        trace: &mut Trace,
-        facts: &mut Facts,
         source: Option<&mut RouteSteps<'_>>,
     ) -> Result<Response> {
-        let cache_plan = self.cache_plan(request, plan);
+        let Call {
+            gw,
+            request,
+            trace,
+            facts,
+            ..
+        } = self;
+        let (gw, request) = (*gw, *request);
+        let cache_plan = cache_plan(gw, request, plan);
         let mut claim = None;
         if let Some((key, _)) = &cache_plan {
-            match self.cache.lookup(key, scope.state())? {
+            match gw.cache.lookup(key, scope.state())? {
                 Lookup::Hit(entry) => {
                     facts.cached = true;
                     let mut response = entry.response.clone();
@@ -204,14 +177,14 @@ impl Gateway {
                     facts.response_size = response.body.len();
                     trace.last_step = Some(response.step);
                     trace.ttfb = Some(trace.started.elapsed());
-                    if self.wants_payloads(plan) {
+                    if wants_payloads(gw, plan) {
                         facts.body = Some(response.body.clone());
                     }
                     return match mode {
                         Mode::Whole => Ok(response),
                         Mode::Stream(sink) => {
                             let body = std::mem::take(&mut response.body);
-                            replay(self, scope.state(), &mut **sink, &response, &body)?;
+                            replay(gw, scope.state(), &mut **sink, &response, &body)?;
                             Ok(response)
                         }
                     };
@@ -225,7 +198,7 @@ impl Gateway {
         }
 
         // Cache hits are not counted: they cost no provider anything.
-        if let Some(limiter) = &self.limiter {
+        if let Some(limiter) = &gw.limiter {
             let admitted = limiter
                 .admit(None)
                 .map_err(|e| Error::new(ErrorKind::Connect, format!("rate limit store: {e}")))?;
@@ -244,10 +217,10 @@ impl Gateway {
             }
         }
 
-        let keep_body = claim.is_some() || self.wants_payloads(plan);
+        let keep_body = claim.is_some() || wants_payloads(gw, plan);
         let (response, body) = match mode {
             Mode::Whole => {
-                let response = self.run_whole(plan, scope, trace, source)?;
+                let response = run_whole(gw, plan, scope, trace, source)?;
                 facts.usage = usage_of_body(&response.body);
                 facts.response_size = response.body.len();
                 let body = keep_body.then(|| response.body.clone());
@@ -255,7 +228,7 @@ impl Gateway {
             }
             Mode::Stream(sink) => {
                 let capture_limit = if claim.is_some() {
-                    self.config.cache_max_bytes as usize
+                    gw.config.cache_max_bytes as usize
                 } else {
                     LOG_PAYLOAD_LIMIT
                 };
@@ -276,8 +249,8 @@ impl Gateway {
                 let head = match wrapped {
                     Ok(mut compat) => {
                         let run = match source {
-                            Some(s) => run_stream_steps(self, plan, s, scope, trace, &mut compat),
-                            None => run_stream(self, plan, scope, trace, &mut compat),
+                            Some(s) => run_stream_steps(gw, plan, s, scope, trace, &mut compat),
+                            None => run_stream(gw, plan, scope, trace, &mut compat),
                         }
                         .map_err(|e| compat.take_failure().unwrap_or(e))
                         .and_then(|head| compat.finish().map(|()| head));
@@ -287,7 +260,7 @@ impl Gateway {
                         }
                         run?
                     }
-                    Err(tap) => run_stream(self, plan, scope, trace, tap)?,
+                    Err(tap) => run_stream(gw, plan, scope, trace, tap)?,
                 };
                 if facts.usage.is_empty() {
                     facts.usage = match &tap.plain {
@@ -304,11 +277,11 @@ impl Gateway {
         let mut body = body;
         let served = trace.ttfb.is_some();
         if let (Some(claim), Some((_, ttl))) = (claim, cache_plan) {
-            let storable = body.as_ref().is_some_and(|b| self.cache.fits(b.len()));
+            let storable = body.as_ref().is_some_and(|b| gw.cache.fits(b.len()));
             // A stream that reported an error after it started is not a success to replay.
             if served && response.is_success() && storable && facts.stream_error.is_none() {
                 // The log needs the body afterwards only for payloads.
-                let stored_body = if self.wants_payloads(plan) {
+                let stored_body = if wants_payloads(gw, plan) {
                     body.clone().unwrap_or_default()
                 } else {
                     body.take().unwrap_or_default()
@@ -336,49 +309,20 @@ impl Gateway {
         Ok(response)
     }
 
-    fn run_whole(
-        &self,
-        plan: &Plan,
-        scope: &IoScope,
-        trace: &mut Trace,
-        source: Option<&mut RouteSteps<'_>>,
-    ) -> Result<Response> {
-        let limit = self.config.max_response_body_bytes;
-        let mut judge = |step: &PlannedStep, upstream, state: &_| match read_whole(
-            plan, step, upstream, limit, state,
-        ) {
-            Ok(r) if r.is_success() => Verdict::Served(r),
-            Ok(r) => Verdict::Rejected(r),
-            Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
-            Err(e) => Verdict::Failed(e),
-        };
-        let finished = match source {
-            Some(source) => self.run_steps(plan, source, scope, trace, &mut judge),
-            None => self.run(plan, scope, trace, &mut judge),
-        }?;
-        Ok(match finished {
-            Finished::Served(r) | Finished::Exhausted(r) => r,
-        })
-    }
-
-    fn wants_payloads(&self, plan: &Plan) -> bool {
-        self.config.log_payloads && plan.features.collect_log_payload != Some(false)
-    }
-
     /// Records the call: metrics always, a log record unless turned off.
     /// Returns the call's cost, when known.
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        request: &Request,
-        plan: Option<&Plan>,
-        id: &str,
-        created: SystemTime,
-        trace: &Trace,
-        facts: &Facts,
-        stream: bool,
-        result: &Result<Response>,
-    ) -> Option<f64> {
+    fn finish(&self, result: &Result<Response>) -> Option<f64> {
+        let Call {
+            gw,
+            request,
+            id,
+            created,
+            stream,
+            plan,
+            trace,
+            facts,
+        } = self;
+        let plan = plan.as_ref();
         let duration = trace.started.elapsed();
         let step_index = match result {
             Ok(r) => Some(r.step),
@@ -407,7 +351,7 @@ impl Gateway {
             cost(model.as_deref(), facts.usage, custom_cost)
         };
 
-        self.metrics.observe(Observation {
+        gw.metrics.observe(Observation {
             provider: provider.clone().unwrap_or_else(|| "unknown".into()),
             model: model.clone().unwrap_or_default(),
             success,
@@ -429,14 +373,14 @@ impl Gateway {
         let features = plan.map(|p| &p.features);
         let collect = features
             .and_then(|f| f.collect_log)
-            .unwrap_or(self.config.collect_logs);
+            .unwrap_or(gw.config.collect_logs);
         if !collect {
             return cost;
         }
-        let payloads = plan.is_some_and(|p| self.wants_payloads(p));
+        let payloads = plan.is_some_and(|p| wants_payloads(gw, p));
         let record = LogRecord {
             id: id.to_string(),
-            created_at: rfc3339(created),
+            created_at: rfc3339(*created),
             provider,
             model,
             path: redact_path(&request.path),
@@ -451,7 +395,7 @@ impl Gateway {
             cost,
             metadata: features.and_then(|f| f.metadata.clone()),
             event_id: features.and_then(|f| f.event_id.clone()),
-            stream,
+            stream: *stream,
             request_size: request.body.len(),
             response_size: facts.response_size,
             error,
@@ -473,9 +417,38 @@ impl Gateway {
                 None
             },
         };
-        self.logs.record(record);
+        gw.logs.record(record);
         cost
     }
+}
+
+fn run_whole(
+    gw: &Gateway,
+    plan: &Plan,
+    scope: &IoScope,
+    trace: &mut Trace,
+    source: Option<&mut RouteSteps<'_>>,
+) -> Result<Response> {
+    let limit = gw.config.max_response_body_bytes;
+    let mut judge = |step: &PlannedStep, upstream, state: &_| match read_whole(
+        plan, step, upstream, limit, state,
+    ) {
+        Ok(r) if r.is_success() => Verdict::Served(r),
+        Ok(r) => Verdict::Rejected(r),
+        Err(e) if is_fatal(e.kind) => Verdict::Fatal(e),
+        Err(e) => Verdict::Failed(e),
+    };
+    let finished = match source {
+        Some(source) => gw.run_steps(plan, source, scope, trace, &mut judge),
+        None => gw.run(plan, scope, trace, &mut judge),
+    }?;
+    Ok(match finished {
+        Finished::Served(r) | Finished::Exhausted(r) => r,
+    })
+}
+
+fn wants_payloads(gw: &Gateway, plan: &Plan) -> bool {
+    gw.config.log_payloads && plan.features.collect_log_payload != Some(false)
 }
 
 fn truncate(mut s: String) -> String {
@@ -489,28 +462,9 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-/// The model a step asks for: the body's `model`, or for providers that put
-/// it in the URL (Google, Hugging Face, Workers AI) the path's model part.
+/// The model a step asks for (see [`crate::providers::adapter::Adapter::model_of`]).
 pub fn model_of(step: &PlannedStep) -> Option<String> {
-    // Only `model` is read; the rest of the body is skipped, not built.
-    #[derive(serde::Deserialize)]
-    struct ModelField {
-        model: Option<String>,
-    }
-    if let Ok(ModelField { model: Some(model) }) = serde_json::from_slice(&step.body) {
-        return Some(model);
-    }
-    let path = step.target.url.split('?').next().unwrap_or("");
-    let after = |marker: &str| path.split_once(marker).map(|(_, rest)| rest.to_string());
-    match step.target.provider.as_str() {
-        "google-ai-studio" => {
-            after("/models/").map(|m| m.split(':').next().unwrap_or("").to_string())
-        }
-        "huggingface" => after("/models/"),
-        "workers-ai" => after("/ai/run/"),
-        _ => None,
-    }
-    .filter(|m| !m.is_empty())
+    crate::providers::adapter::adapter(&step.target.provider).model_of(&step.target.url, &step.body)
 }
 
 /// Watches a stream on its way to the caller: usage from events, the body

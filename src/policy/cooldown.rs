@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::call::gateway::{PlannedStep, Verdict};
+use crate::call::retry::is_retryable_status;
 use crate::error::ErrorKind;
-use crate::exchange::model_of;
-use crate::gateway::{Gateway, PlannedStep, Verdict};
-use crate::retry::is_retryable_status;
+use crate::observe::metrics::Metrics;
+use crate::store::CooldownStore;
 
 /// Largest `cooldown.after_failures`.
 pub const MAX_AFTER_FAILURES: u64 = 1000;
@@ -69,7 +70,9 @@ impl CooldownConfig {
 pub fn target_of(step: &PlannedStep) -> (String, String) {
     (
         step.target.provider.clone(),
-        model_of(step).unwrap_or_default(),
+        crate::providers::adapter::adapter(&step.target.provider)
+            .model_of(&step.target.url, &step.body)
+            .unwrap_or_default(),
     )
 }
 
@@ -81,7 +84,15 @@ fn key(provider: &str, model: &str) -> String {
     }
 }
 
-impl Gateway {
+/// What the run loop needs of cooldowns: the config, where the counts
+/// live, and the metrics to count skips in.
+pub(crate) struct Cooldowns<'a> {
+    pub config: Option<CooldownConfig>,
+    pub store: &'a dyn CooldownStore,
+    pub metrics: &'a Metrics,
+}
+
+impl Cooldowns<'_> {
     /// How much longer `step`'s target is cooling down, if cooldowns are on
     /// and it is. Counts the skip in the metrics: the caller skips it.
     /// A store error (shared state with `fail_closed`; `fail_open` never
@@ -90,12 +101,12 @@ impl Gateway {
         &self,
         step: &PlannedStep,
     ) -> crate::error::Result<Option<Duration>> {
-        if self.config.cooldown.is_none() {
+        if self.config.is_none() {
             return Ok(None);
         }
         let (provider, model) = target_of(step);
         let left = self
-            .cooldowns
+            .store
             .cooling(&key(&provider, &model), None)
             .map_err(|e| {
                 crate::error::Error::new(ErrorKind::Connect, format!("cooldown store: {e}"))
@@ -109,7 +120,7 @@ impl Gateway {
 
     /// Counts an attempt's outcome toward its target's cooldown.
     pub(crate) fn note_for_cooldown(&self, step: &PlannedStep, verdict: &Verdict) {
-        let Some(c) = self.config.cooldown else {
+        let Some(c) = self.config else {
             return;
         };
         let failed = match verdict {
@@ -122,11 +133,11 @@ impl Gateway {
         let (provider, model) = target_of(step);
         let key = key(&provider, &model);
         if !failed {
-            let _ = self.cooldowns.record_success(&key, None);
+            let _ = self.store.record_success(&key, None);
             return;
         }
         if let Ok(true) = self
-            .cooldowns
+            .store
             .record_failure(&key, c.after_failures, c.cool_for, None)
         {
             self.metrics.cooldown_started(&provider, &model, c.cool_for);

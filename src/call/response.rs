@@ -13,10 +13,7 @@ pub struct Response {
 impl Response {
     /// First value of a header, matched case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::http::headers::header_value(&self.headers, name)
     }
 
     pub fn is_success(&self) -> bool {

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::call::request::check_header;
 use crate::config::{
     Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
 };
 use crate::error::{Error, Result};
-use crate::request::check_header;
 
 /// One step as the caller wrote it.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,13 +2,13 @@
 //! which events are lifecycle (no content yet), which carry content, which
 //! say the stream failed, and which one ends a stream that ended well.
 //!
-//! The streaming commit point ([`crate::stream`]) and the unified API's
+//! The streaming commit point ([`crate::call::stream`]) and the unified API's
 //! translators both read streams through [`classify`], so each dialect's
 //! markers live here once.
 
 use serde::Deserialize;
 
-use crate::sse::{SseEvent, is_error_event};
+use crate::http::sse::{SseEvent, is_error_event};
 
 /// A stream format the gateway recognises from its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -403,7 +403,7 @@ fn redact_steps(body: &[u8]) -> Option<Option<String>> {
             out.push(item.get().to_string());
             continue;
         }
-        let members = crate::universal::object_fields(item).ok()?;
+        let members = crate::plan::universal::object_fields(item).ok()?;
         let mut fields = Vec::with_capacity(members.len());
         for (key, raw) in members {
             let value = match key.as_str() {
@@ -412,7 +412,7 @@ fn redact_steps(body: &[u8]) -> Option<Option<String>> {
                     "\"[REDACTED]\"".to_string()
                 }
                 "headers" if raw.get().starts_with('{') => {
-                    let headers = crate::universal::object_fields(raw).ok()?;
+                    let headers = crate::plan::universal::object_fields(raw).ok()?;
                     let mut kept = Vec::with_capacity(headers.len());
                     for (name, value) in headers {
                         let value = if is_credential_header(&name) {
@@ -443,9 +443,11 @@ fn redact_steps(body: &[u8]) -> Option<Option<String>> {
 
 /// Header names whose values are secrets, by name or by the words in it.
 fn is_credential_header(name: &str) -> bool {
+    if crate::http::headers::is_secret(name) {
+        return true;
+    }
     let lower = name.to_ascii_lowercase();
-    crate::cache::AUTH_HEADERS.contains(&lower.as_str())
-        || lower.contains("token")
+    lower.contains("token")
         || lower.contains("secret")
         || lower.contains("key")
         || lower == "cookie"

@@ -1,0 +1,12 @@
+//! One call through the gateway: the `Gateway` itself and its send loop
+//! (`gateway`), the end-to-end exchange (cache, rate limit, log), streaming,
+//! retry and cancel, and the request/response types. May depend on every
+//! other layer (plan, providers, policy, observe, http, transport, store).
+
+pub mod cancel;
+pub mod exchange;
+pub mod gateway;
+pub mod request;
+pub mod response;
+pub mod retry;
+pub mod stream;

@@ -1,0 +1,10 @@
+//! What is specific to each provider: the per-provider table (`adapter`,
+//! the seam provider-specific code asks), upstream URLs (`provider`),
+//! credential headers and stored keys (`credentials`), usage and cost
+//! (`usage`), stream dialects (`dialect`). Depends on http and config only.
+
+pub mod adapter;
+pub mod credentials;
+pub mod dialect;
+pub mod provider;
+pub mod usage;
