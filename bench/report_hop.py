@@ -3,6 +3,8 @@ by report.py as hop_section(d, w): d is report.py's parsed lines by kind, w
 appends one line of markdown."""
 import statistics
 
+from report import num  # one reader of numeric fields for every section
+
 HOPS = [
     ("direct", "client → nginx (no hop)"),
     ("nginx-proxy", "nginx `proxy_pass` (the floor for a hop)"),
@@ -11,13 +13,6 @@ HOPS = [
     ("portkey-proxy", "Portkey gateway"),
 ]
 THREADS = (1, 8, 64)
-
-
-def _num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def _us(v):
@@ -34,9 +29,9 @@ def _agg(rows, tool, threads):
     for r in rs:
         rounds[r.get("round", "1")] = r
     return {
-        "median": statistics.median(_num(r["median_us"]) for r in rs),
-        "p99": statistics.median(_num(r["p99_us"]) for r in rs),
-        "rps": statistics.median(_num(r["rps"]) for r in rs),
+        "median": statistics.median(num(r["median_us"]) for r in rs),
+        "p99": statistics.median(num(r["p99_us"]) for r in rs),
+        "rps": statistics.median(num(r["rps"]) for r in rs),
         "rounds": rounds,
     }
 
@@ -49,7 +44,7 @@ def _added(rows, tool, threads, key):
         return None
     both = [r for r in a["rounds"] if r in b["rounds"]]
     if both:
-        return statistics.median(_num(a["rounds"][r][key]) - _num(b["rounds"][r][key]) for r in both)
+        return statistics.median(num(a["rounds"][r][key]) - num(b["rounds"][r][key]) for r in both)
     return a[key.replace("_us", "")] - b[key.replace("_us", "")]
 
 
@@ -101,13 +96,13 @@ def hop_section(d, w):
                     if r.get("tool") == tool and r.get("hop") == client:
                         w("| {} | {} | {} | {} | {} |".format(
                             labels[tool], "curl_client" if client == "1" else "python",
-                            _us(_num(r.get("first_median_us"))), _us(_num(r.get("first_p99_us"))),
-                            _us(_num(r.get("last_median_us")))))
+                            _us(num(r.get("first_median_us"))), _us(num(r.get("first_p99_us"))),
+                            _us(num(r.get("last_median_us")))))
         w("")
 
     slow = d.get("SLOW", [])
     for r in slow:
-        rss = _num(r.get("rss_peak_kib"))
+        rss = num(r.get("rss_peak_kib"))
         w("**{} slow streams at once through `aigw serve`** (an upstream event a second, {} events "
           "each; `max_connections` {}): {} complete, {} refused, {} failed; all connections open "
           "after {} s; peak RSS {} MiB, peak threads {}.".format(
@@ -143,7 +138,7 @@ def hop_section(d, w):
             ratio_row(label, aigw * x <= peer,
                       "{} µs vs {} µs ({:.0f}×)".format(_us(aigw), _us(peer), peer / aigw if aigw > 0 else 0))
     for r in slow:
-        rss = _num(r.get("rss_peak_kib"))
+        rss = num(r.get("rss_peak_kib"))
         ok = r.get("ok") == r.get("clients") and r.get("refused") == "0" and rss is not None and rss <= 256 * 1024
         ratio_row("{} slow streams: none refused, RSS ≤ 256 MiB".format(r.get("clients")), ok,
                   "{} of {} complete, {} refused, {:.0f} MiB".format(r.get("ok"), r.get("clients"),

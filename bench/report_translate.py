@@ -9,17 +9,12 @@ prints the section for that file (bench/run.sh translate does).
 import statistics
 import sys
 
+from report import num  # one reader of numeric fields for every section
+
 LAYOUT = "xlate"
 TARGET_ADDED_US = 5.0   # translation over pass-through, ~1 KB each way
 TARGET_TTFE_US = 20.0   # translated stream's first event over pass-through's
 TARGET_PEER_X = 100.0   # LiteLLM's added latency over aigw's
-
-
-def _num(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def _rows(d, kind, tool, case):
@@ -28,16 +23,16 @@ def _rows(d, kind, tool, case):
 
 
 def _med(rows, key):
-    vals = [_num(r.get(key)) for r in rows]
+    vals = [num(r.get(key)) for r in rows]
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
 
 
 def _paired(a_rows, b_rows, key):
     """Median over rounds of (a - b) within the same round."""
-    b = {r.get("round"): _num(r.get(key)) for r in b_rows}
-    diffs = [_num(r.get(key)) - b[r.get("round")] for r in a_rows
-             if b.get(r.get("round")) is not None and _num(r.get(key)) is not None]
+    b = {r.get("round"): num(r.get(key)) for r in b_rows}
+    diffs = [num(r.get(key)) - b[r.get("round")] for r in a_rows
+             if b.get(r.get("round")) is not None and num(r.get(key)) is not None]
     return statistics.median(diffs) if diffs else None
 
 
@@ -92,7 +87,7 @@ def section(meta, d):
                        ("LiteLLM (`anthropic/` model, in process)", lit)):
         if not rows:
             continue
-        meds = [_num(r["median_us"]) for r in rows]
+        meds = [num(r["median_us"]) for r in rows]
         w("| {} | {} | {} | {}–{} | {:,} |".format(
             name, _us(_med(rows, "median_us")), _us(_med(rows, "p99_us")),
             _us(min(meds)), _us(max(meds)), sum(int(r["n"]) for r in rows)))
