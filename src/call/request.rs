@@ -197,12 +197,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
 
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::http::headers::owned as headers;
 
     #[test]
     fn controls_are_consumed_and_others_forwarded() {

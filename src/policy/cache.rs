@@ -408,12 +408,7 @@ mod tests {
         }
     }
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::http::headers::owned as h;
 
     #[test]
     fn keys_separate_credentials_bodies_and_paths() {

@@ -124,12 +124,7 @@ pub fn take_caller_credential(headers: &mut Vec<(String, String)>) -> Option<Str
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::http::headers::owned as h;
 
     #[test]
     fn each_provider_gets_its_own_header() {
