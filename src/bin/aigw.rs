@@ -133,11 +133,15 @@ fn start(serve: &Serve) -> Result<Server, String> {
         Some(path) => format!("{path}: {m}"),
         None => m,
     };
-    let config = Config::parse(Some(&text)).map_err(|e| where_(e.message))?;
+    let mut config = Config::parse(Some(&text)).map_err(|e| where_(e.message))?;
+    let file = serde_json::from_str::<serde_json::Value>(&text).ok();
     // The library's own default is a free port; the program's is 8787.
-    let listen_in_file = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
+    let listen_in_file = file
+        .as_ref()
         .is_some_and(|v| v.get("server").and_then(|s| s.get("listen")).is_some());
+    let pool_in_file = file
+        .as_ref()
+        .is_some_and(|v| v.get("max_idle_connections_per_host").is_some());
     let mut options = config.server.clone().unwrap_or_default();
     if !listen_in_file {
         options.listen = SERVE_LISTEN.parse().expect("a valid address");
@@ -146,8 +150,22 @@ fn start(serve: &Serve) -> Result<Server, String> {
         options.listen = parse_listen(listen).map_err(|m| format!("--listen: {m}"))?;
     }
     let options: ServerOptions = options.checked().map_err(|e| where_(e.message))?;
+    if !pool_in_file {
+        config.max_idle_connections_per_host = served_pool_size(&config, &options);
+    }
     let gateway = Gateway::new(config).map_err(|e| where_(e.message))?;
     Server::start(Arc::new(gateway), options).map_err(|e| e.message)
+}
+
+/// Idle upstream connections kept per host when the config does not say:
+/// as many as the server may have requests in flight (up to the config's
+/// limit), so that a burst of concurrent requests, once served, does not
+/// open new upstream connections for the next one.
+fn served_pool_size(config: &Config, options: &ServerOptions) -> usize {
+    const MAX_IDLE_PER_HOST: usize = 4096;
+    config
+        .max_idle_connections_per_host
+        .max(options.max_connections.min(MAX_IDLE_PER_HOST))
 }
 
 /// Blocks until SIGINT or SIGTERM. Both are blocked first, before the server
