@@ -312,6 +312,37 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
+fn one_connection_alternates_streams_and_whole_answers() {
+    // A stream moves the connection to another thread; the requests after
+    // it are served there, whole or streamed.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    let mut s = connect(server.port());
+    for round in 0..3 {
+        for body in [CHAT, CHAT_STREAM] {
+            write!(
+                s,
+                "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let a = read_answer(&mut s).unwrap();
+            assert_eq!(a.status, 200, "round {round}");
+            if body == CHAT {
+                assert_eq!(a.json()["object"], "chat.completion");
+                assert!(a.header("content-length").is_some());
+            } else {
+                assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+                let text = a.text();
+                assert!(text.contains("tok1") && text.contains("[DONE]"), "{text}");
+            }
+        }
+    }
+    assert_eq!(mock.requests(), 6);
+}
+
+#[test]
 fn universal_endpoint_falls_back_at_both_urls() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, "");
@@ -685,6 +716,39 @@ fn stopping_ends_requests_in_flight_within_the_grace() {
     );
     // The port is released.
     assert!(TcpStream::connect(("127.0.0.1", server.port())).is_err());
+}
+
+#[test]
+fn stopping_cancels_a_whole_answer_still_waiting_for_its_head() {
+    // The call runs on the connection's thread, not polled by anything:
+    // the end of the grace must still cancel it.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let mut server = serve(&gw, r#"{"shutdown_grace_ms":200}"#);
+    let mut s = connect(server.port());
+    write!(
+        s,
+        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall=10000\r\n\
+         Content-Length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(2), || mock
+        .open_connections()
+        == 1));
+    let started = Instant::now();
+    server.stop();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "stop took {took:?}");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    // The mock's stall does not watch its socket, so the log says it: the
+    // call ended as cancelled, at the end of the grace.
+    let log = gw.logs_json(&Default::default());
+    assert!(
+        log.contains("\"success\":false") && log.contains("cancelled"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -260,7 +260,7 @@ struct ConnSink<'a> {
 impl ConnSink<'_> {
     /// Answers with the held response if its body is complete.
     fn answer_if_complete(&mut self) -> bool {
-        if !self.held.as_ref().is_some_and(|h| h.body.len() >= h.want) {
+        if self.held.as_ref().is_none_or(|h| h.body.len() < h.want) {
             return false;
         }
         let Some(held) = self.held.take() else {
