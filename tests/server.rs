@@ -690,6 +690,41 @@ fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
 }
 
 #[test]
+fn a_client_leaving_before_the_answer_cancels_the_upstream_request() {
+    // The call runs on the connection's thread; its client's hang-up must
+    // still cancel it, long before the upstream answers.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    let mut s = connect(server.port());
+    write!(
+        s,
+        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall=4000\r\n\
+         Content-Length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(2), || mock
+        .open_connections()
+        == 1));
+    let left = Instant::now();
+    drop(s);
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            gw.logs_json(&Default::default()).contains("cancelled")
+        }),
+        "the call was not cancelled: {}",
+        gw.logs_json(&Default::default())
+    );
+    assert!(left.elapsed() < Duration::from_secs(2));
+    // The connection thread goes on serving others.
+    assert_eq!(
+        post(server.port(), "/openai/chat/completions", CHAT).status,
+        200
+    );
+}
+
+#[test]
 fn stopping_ends_requests_in_flight_within_the_grace() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, "");

@@ -10,6 +10,7 @@
 //! gateway thread finishes the stream and returns to the pool.
 
 use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,7 @@ use crate::http::sse::SseEvent;
 
 use super::Shared;
 use super::body::Msg;
+use super::calls::CallId;
 
 /// Chunks in flight between a gateway thread and its connection; a slow
 /// client holds the gateway back after this many (backpressure, not memory).
@@ -133,6 +135,9 @@ struct Conn {
     future: ConnFuture,
     runtime: Option<Runtime>,
     slot: Arc<Slot>,
+    /// The client socket (owned by `future`), watched for hang-ups while
+    /// a call runs on this thread.
+    fd: RawFd,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -142,6 +147,7 @@ pub fn serve(tcp: std::net::TcpStream, shared: Arc<Shared>, permit: OwnedSemapho
         return;
     };
     let slot = Arc::new(Slot::default());
+    let fd = tcp.as_raw_fd();
     let future: ConnFuture = {
         let _inside = runtime.enter();
         let Ok(tcp) = tokio::net::TcpStream::from_std(tcp) else {
@@ -160,6 +166,7 @@ pub fn serve(tcp: std::net::TcpStream, shared: Arc<Shared>, permit: OwnedSemapho
             future,
             runtime: Some(runtime),
             slot,
+            fd,
             _permit: permit,
         },
         &shared,
@@ -203,11 +210,14 @@ fn drive(mut conn: Conn, shared: &Arc<Shared>) {
 
 /// Runs one gateway call on this thread and leaves its answer in the slot.
 fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
-    let slot = match here {
-        Some(c) => Arc::clone(&c.slot),
+    let (slot, fd) = match here {
+        Some(c) => (Arc::clone(&c.slot), c.fd),
         None => return,
     };
-    let call_id = request.cancel.as_ref().map(|c| shared.calls.add(c.clone()));
+    let call_id = request
+        .cancel
+        .as_ref()
+        .map(|c| shared.calls.add(c.clone(), fd));
     let mut sink = ConnSink {
         here,
         shared,
@@ -215,6 +225,7 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
         held: None,
         stream_head: None,
         tx: None,
+        call_id,
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         shared.gateway.send_stream(request, &mut sink)
@@ -226,7 +237,7 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
         ))
     });
     sink.finish(result.map(|_| ()));
-    if let Some(id) = call_id {
+    if let Some(id) = sink.call_id.take() {
         shared.calls.remove(id);
     }
 }
@@ -255,6 +266,7 @@ struct ConnSink<'a> {
     held: Option<Held>,
     stream_head: Option<Response>,
     tx: Option<mpsc::Sender<Msg>>,
+    call_id: Option<CallId>,
 }
 
 impl ConnSink<'_> {
@@ -283,6 +295,11 @@ impl ConnSink<'_> {
         self.tx = Some(tx);
         if !more {
             return true;
+        }
+        // From now on the connection's new thread watches the client (and
+        // may close the socket before this call ends).
+        if let Some(id) = &mut self.call_id {
+            self.shared.calls.unwatch(id);
         }
         let Some(conn) = self.here.take() else {
             return false;
@@ -389,48 +406,5 @@ impl StreamSink for ConnSink<'_> {
     fn on_event(&mut self, _event: &SseEvent<'_>) -> bool {
         // The raw bytes already went out through on_data.
         true
-    }
-}
-
-/// The cancel tokens of the gateway calls running on connection threads,
-/// raised together when the server's grace runs out.
-#[derive(Default)]
-pub struct Calls {
-    state: Mutex<CallsState>,
-}
-
-#[derive(Default)]
-struct CallsState {
-    next: u64,
-    running: Vec<(u64, crate::call::cancel::CancelToken)>,
-    cancelled: bool,
-}
-
-impl Calls {
-    fn add(&self, token: crate::call::cancel::CancelToken) -> u64 {
-        let mut s = lock(&self.state);
-        if s.cancelled {
-            token.trigger();
-        }
-        s.next += 1;
-        let id = s.next;
-        s.running.push((id, token));
-        id
-    }
-
-    fn remove(&self, id: u64) {
-        let mut s = lock(&self.state);
-        if let Some(i) = s.running.iter().position(|(n, _)| *n == id) {
-            s.running.swap_remove(i);
-        }
-    }
-
-    /// Cancels every running call and any started later.
-    pub fn cancel_all(&self) {
-        let mut s = lock(&self.state);
-        s.cancelled = true;
-        for (_, token) in &s.running {
-            token.trigger();
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! for its requests (see `connection`).
 
 mod body;
+mod calls;
 mod conn_io;
 mod connection;
 pub mod options;
@@ -78,9 +79,9 @@ struct Shared {
     workers: Workers,
     /// Spare runtimes for new connections.
     runtimes: connection::Runtimes,
-    /// Gateway calls running on connection threads, cancelled when the
-    /// grace is over.
-    calls: connection::Calls,
+    /// Gateway calls running on connection threads, cancelled when their
+    /// client leaves or the grace is over.
+    calls: calls::Calls,
     phase: watch::Sender<Phase>,
 }
 
@@ -147,7 +148,7 @@ impl Server {
             options,
             workers: Workers::default(),
             runtimes: connection::Runtimes::default(),
-            calls: connection::Calls::default(),
+            calls: calls::Calls::new(),
             phase,
         });
         let server_shared = Arc::clone(&shared);
@@ -159,6 +160,7 @@ impl Server {
                 // has been told to stop (its client's answer was dropped):
                 // join them.
                 shared.workers.join();
+                shared.calls.stop();
                 shared.runtimes.clear();
                 drop(runtime);
             })
