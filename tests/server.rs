@@ -418,6 +418,45 @@ fn failures_without_an_upstream_answer_map_to_statuses() {
 }
 
 #[test]
+fn a_header_too_long_for_the_upstream_is_a_400_before_sending() {
+    // The server takes heads up to max_head_bytes; a line to the upstream
+    // may be at most 32 KiB (the transport's output buffer).
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, r#"{"max_head_bytes":200000}"#);
+    let secret = "v".repeat(40_000);
+    let a = request(
+        server.port(),
+        "POST",
+        "/openai/chat/completions",
+        &[("x-big", &secret)],
+        CHAT,
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    let (code, message) = error_of(&a);
+    assert_eq!(code, 4, "AIGW_ERR_INVALID_REQUEST");
+    assert!(
+        message.contains("header \"x-big\"") && message.contains("32768"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("vvvv"),
+        "the value stays out of the message"
+    );
+    assert_eq!(mock.requests(), 0, "nothing was sent upstream");
+    // Lines up to the limit still go through, several of them too.
+    let line = "w".repeat(30_000);
+    let a = request(
+        server.port(),
+        "POST",
+        "/openai/chat/completions",
+        &[("x-a", &line), ("x-b", &line)],
+        CHAT,
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+}
+
+#[test]
 fn the_gateway_rate_limit_is_a_429_with_retry_after() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, r#","rate_limit":{"limit":1,"interval_s":3600}"#);
