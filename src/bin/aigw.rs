@@ -105,6 +105,7 @@ fn parse_serve(args: &[String]) -> Result<Option<Serve>, String> {
 
 fn run(serve: Serve) -> ExitCode {
     block_stop_signals();
+    raise_open_file_limit();
     match start(&serve) {
         Ok(server) => {
             let mut out = std::io::stdout().lock();
@@ -180,6 +181,22 @@ fn wait_for_signal() {
         libc::sigaddset(&mut set, libc::SIGTERM);
         let mut signal = 0;
         while libc::sigwait(&set, &mut signal) != 0 {}
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: each connection
+/// holds its socket, its runtime's epoll instance and eventfd, and an
+/// upstream socket, so the usual soft limit of 1,024 would refuse
+/// connections long before `max_connections`.
+fn raise_open_file_limit() {
+    // SAFETY: plain libc calls on a local, initialised struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
 

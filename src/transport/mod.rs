@@ -46,10 +46,12 @@ impl Upstream {
             // request heads of 32 KiB) keeps 1,000 streams through `aigw serve`
             // under 256 MiB.
             .output_buffer_size(OUTPUT_BUFFER)
-            // Its 128 KiB input buffer is zeroed too, per connection: 64 KiB
-            // (response heads up to 64 KiB, as the server takes) keeps each
-            // stream through `aigw serve` 64 KiB lighter.
-            .input_buffer_size(64 * 1024)
+            // Its 128 KiB input buffer is zeroed too, per connection: 72 KiB
+            // keeps each stream through `aigw serve` 56 KiB lighter. It must
+            // stay above ureq's 64 KiB response-head limit, or a head over
+            // that limit fills the buffer and reads as a disconnect instead
+            // of a head too large.
+            .input_buffer_size(72 * 1024)
             .tls_config(TlsConfig::builder().root_certs(root_certs).build())
             .build();
         // ureq's default chain with our TCP link in place of its own. The
