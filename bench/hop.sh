@@ -215,9 +215,12 @@ hop_run() {
             run "layout=A round=1 hop=py" client "${t5[@]}" "$p" "${url[$p]}" gpt-4o-mini-stream 20 \
                 || record "SKIP tool=$p-stream reason=$(tail -n 1 "$TMP/stderr")"
         else
+            # Portkey 1.15's streaming path fails inside the gateway (its
+            # updateHeaders appends to the upstream fetch Response's immutable
+            # headers), whatever the upstream's framing: say so in the report.
             run "layout=A round=1 hop=py" client "${t5[@]}" "$p" "${url[$p]}" gpt-4o-mini 20 "x-portkey-provider: openai" \
                 "x-portkey-custom-host: http://127.0.0.1:$HOP_SSE_PORT/v1" \
-                || record "SKIP tool=$p-stream reason=$(tail -n 1 "$TMP/stderr")"
+                || record "SKIP tool=$p-stream reason=$(tail -n 1 "$TMP/stderr") (Portkey's log: $(grep -a -m 1 -o 'TypeError: [A-Za-z ]*' "$OUT/portkey-hop.log" || echo 'no error logged'))"
         fi
     done
 

@@ -149,3 +149,104 @@ fn bad_configs_and_arguments_fail_clearly() {
         let _ = std::fs::remove_file(f);
     }
 }
+
+/// Starts `aigw serve --config FILE --listen 127.0.0.1:0`; the child and
+/// its address.
+fn spawn_serve(config: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(AIGW)
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("aigw listening on http://")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_string();
+    (child, addr)
+}
+
+/// After `n` requests at once, how many upstream connections the gateway
+/// keeps open (idle in its pool).
+fn upstream_connections_kept_after(mock: &MockServer, addr: &str, n: usize) -> usize {
+    let chat = r#"{"model":"gpt-4o-mini","messages":[]}"#;
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    post(
+                        addr,
+                        "/openai/chat/completions",
+                        "x-mock: stall=400\r\n",
+                        chat,
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    }
+    // Connections over the pool's limit are closed as they come back.
+    let mut last = mock.open_connections();
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = mock.open_connections();
+        if now == last && settle.elapsed() > Duration::from_millis(300) {
+            break;
+        }
+        last = now;
+    }
+    mock.open_connections()
+}
+
+#[test]
+fn the_upstream_pool_keeps_a_connection_per_concurrent_request() {
+    let n = 40;
+    // More than the library's default of 32 idle connections per host.
+    let mock = MockServer::start().unwrap();
+    let config = temp_file(
+        "pool.json",
+        &format!(
+            r#"{{"providers":{{"openai":{{"base_url":"{}/v1"}}}}}}"#,
+            mock.url()
+        ),
+    );
+    let (mut child, addr) = spawn_serve(&config);
+    let kept = upstream_connections_kept_after(&mock, &addr, n);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(kept, n, "every upstream connection stays pooled");
+
+    // A config that sets the pool size keeps it.
+    let mock = MockServer::start().unwrap();
+    let small = temp_file(
+        "pool-small.json",
+        &format!(
+            r#"{{"providers":{{"openai":{{"base_url":"{}/v1"}}}},
+                "max_idle_connections_per_host":4}}"#,
+            mock.url()
+        ),
+    );
+    let (mut child, addr) = spawn_serve(&small);
+    let kept = upstream_connections_kept_after(&mock, &addr, n);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(kept, 4, "the configured pool size applies");
+    for f in [config, small] {
+        let _ = std::fs::remove_file(f);
+    }
+}

@@ -312,6 +312,37 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
+fn one_connection_alternates_streams_and_whole_answers() {
+    // A stream moves the connection to another thread; the requests after
+    // it are served there, whole or streamed.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    let mut s = connect(server.port());
+    for round in 0..3 {
+        for body in [CHAT, CHAT_STREAM] {
+            write!(
+                s,
+                "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let a = read_answer(&mut s).unwrap();
+            assert_eq!(a.status, 200, "round {round}");
+            if body == CHAT {
+                assert_eq!(a.json()["object"], "chat.completion");
+                assert!(a.header("content-length").is_some());
+            } else {
+                assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+                let text = a.text();
+                assert!(text.contains("tok1") && text.contains("[DONE]"), "{text}");
+            }
+        }
+    }
+    assert_eq!(mock.requests(), 6);
+}
+
+#[test]
 fn universal_endpoint_falls_back_at_both_urls() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, "");
@@ -384,6 +415,45 @@ fn failures_without_an_upstream_answer_map_to_statuses() {
     );
     assert_eq!(a.status, 418);
     assert_eq!(a.json()["error"]["message"], "mock status 418");
+}
+
+#[test]
+fn a_header_too_long_for_the_upstream_is_a_400_before_sending() {
+    // The server takes heads up to max_head_bytes; a line to the upstream
+    // may be at most 32 KiB (the transport's output buffer).
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, r#"{"max_head_bytes":200000}"#);
+    let secret = "v".repeat(40_000);
+    let a = request(
+        server.port(),
+        "POST",
+        "/openai/chat/completions",
+        &[("x-big", &secret)],
+        CHAT,
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    let (code, message) = error_of(&a);
+    assert_eq!(code, 4, "AIGW_ERR_INVALID_REQUEST");
+    assert!(
+        message.contains("header \"x-big\"") && message.contains("32768"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("vvvv"),
+        "the value stays out of the message"
+    );
+    assert_eq!(mock.requests(), 0, "nothing was sent upstream");
+    // Lines up to the limit still go through, several of them too.
+    let line = "w".repeat(30_000);
+    let a = request(
+        server.port(),
+        "POST",
+        "/openai/chat/completions",
+        &[("x-a", &line), ("x-b", &line)],
+        CHAT,
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
 }
 
 #[test]
@@ -659,6 +729,41 @@ fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
 }
 
 #[test]
+fn a_client_leaving_before_the_answer_cancels_the_upstream_request() {
+    // The call runs on the connection's thread; its client's hang-up must
+    // still cancel it, long before the upstream answers.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    let mut s = connect(server.port());
+    write!(
+        s,
+        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall=4000\r\n\
+         Content-Length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(2), || mock
+        .open_connections()
+        == 1));
+    let left = Instant::now();
+    drop(s);
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            gw.logs_json(&Default::default()).contains("cancelled")
+        }),
+        "the call was not cancelled: {}",
+        gw.logs_json(&Default::default())
+    );
+    assert!(left.elapsed() < Duration::from_secs(2));
+    // The connection thread goes on serving others.
+    assert_eq!(
+        post(server.port(), "/openai/chat/completions", CHAT).status,
+        200
+    );
+}
+
+#[test]
 fn stopping_ends_requests_in_flight_within_the_grace() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, "");
@@ -685,6 +790,39 @@ fn stopping_ends_requests_in_flight_within_the_grace() {
     );
     // The port is released.
     assert!(TcpStream::connect(("127.0.0.1", server.port())).is_err());
+}
+
+#[test]
+fn stopping_cancels_a_whole_answer_still_waiting_for_its_head() {
+    // The call runs on the connection's thread, not polled by anything:
+    // the end of the grace must still cancel it.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let mut server = serve(&gw, r#"{"shutdown_grace_ms":200}"#);
+    let mut s = connect(server.port());
+    write!(
+        s,
+        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall=10000\r\n\
+         Content-Length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(2), || mock
+        .open_connections()
+        == 1));
+    let started = Instant::now();
+    server.stop();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "stop took {took:?}");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    // The mock's stall does not watch its socket, so the log says it: the
+    // call ended as cancelled, at the end of the grace.
+    let log = gw.logs_json(&Default::default());
+    assert!(
+        log.contains("\"success\":false") && log.contains("cancelled"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn parse_serve(args: &[String]) -> Result<Option<Serve>, String> {
 
 fn run(serve: Serve) -> ExitCode {
     block_stop_signals();
+    raise_open_file_limit();
     match start(&serve) {
         Ok(server) => {
             let mut out = std::io::stdout().lock();
@@ -133,11 +134,15 @@ fn start(serve: &Serve) -> Result<Server, String> {
         Some(path) => format!("{path}: {m}"),
         None => m,
     };
-    let config = Config::parse(Some(&text)).map_err(|e| where_(e.message))?;
+    let mut config = Config::parse(Some(&text)).map_err(|e| where_(e.message))?;
+    let file = serde_json::from_str::<serde_json::Value>(&text).ok();
     // The library's own default is a free port; the program's is 8787.
-    let listen_in_file = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
+    let listen_in_file = file
+        .as_ref()
         .is_some_and(|v| v.get("server").and_then(|s| s.get("listen")).is_some());
+    let pool_in_file = file
+        .as_ref()
+        .is_some_and(|v| v.get("max_idle_connections_per_host").is_some());
     let mut options = config.server.clone().unwrap_or_default();
     if !listen_in_file {
         options.listen = SERVE_LISTEN.parse().expect("a valid address");
@@ -146,8 +151,22 @@ fn start(serve: &Serve) -> Result<Server, String> {
         options.listen = parse_listen(listen).map_err(|m| format!("--listen: {m}"))?;
     }
     let options: ServerOptions = options.checked().map_err(|e| where_(e.message))?;
+    if !pool_in_file {
+        config.max_idle_connections_per_host = served_pool_size(&config, &options);
+    }
     let gateway = Gateway::new(config).map_err(|e| where_(e.message))?;
     Server::start(Arc::new(gateway), options).map_err(|e| e.message)
+}
+
+/// Idle upstream connections kept per host when the config does not say:
+/// as many as the server may have requests in flight (up to the config's
+/// limit), so that a burst of concurrent requests, once served, does not
+/// open new upstream connections for the next one.
+fn served_pool_size(config: &Config, options: &ServerOptions) -> usize {
+    const MAX_IDLE_PER_HOST: usize = 4096;
+    config
+        .max_idle_connections_per_host
+        .max(options.max_connections.min(MAX_IDLE_PER_HOST))
 }
 
 /// Blocks until SIGINT or SIGTERM. Both are blocked first, before the server
@@ -162,6 +181,22 @@ fn wait_for_signal() {
         libc::sigaddset(&mut set, libc::SIGTERM);
         let mut signal = 0;
         while libc::sigwait(&set, &mut signal) != 0 {}
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: each connection
+/// holds its socket, its runtime's epoll instance and eventfd, and an
+/// upstream socket, so the usual soft limit of 1,024 would refuse
+/// connections long before `max_connections`.
+fn raise_open_file_limit() {
+    // SAFETY: plain libc calls on a local, initialised struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
 

@@ -14,17 +14,12 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use crate::call::cancel::CancelToken;
-use crate::call::response::Response;
 use crate::error::Error;
 use crate::server::conn_io::ConnState;
 
-/// What a gateway worker sends to the connection, in order: one `Head`
-/// (or one `Failed` when nothing was delivered), then `Data`, then `Done`
-/// or `Failed`.
+/// What a gateway thread sends to the connection after the head of a
+/// streamed answer, in order: `Data`, then `Done` or `Failed`.
 pub enum Msg {
-    Head(Response),
-    /// A head and its whole body, instead of `Head`, `Data`, `Done`.
-    Whole(Response, Bytes),
     Data(Bytes),
     Done,
     Failed(Error),
@@ -142,8 +137,8 @@ impl Body for ServerBody {
                     this.source = Source::Whole(None);
                     Poll::Ready(Some(Err(StreamBroke(e.message))))
                 }
-                // A second head cannot happen; a vanished worker is a break.
-                Some(Msg::Head(_) | Msg::Whole(..)) | None => {
+                // A vanished gateway thread is a break.
+                None => {
                     this.source = Source::Whole(None);
                     Poll::Ready(Some(Err(StreamBroke("the gateway worker stopped".into()))))
                 }

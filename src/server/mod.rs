@@ -1,10 +1,13 @@
 //! The loopback HTTP server: existing SDKs and tools reach the gateway by
 //! base URL. Depends on the core (gateway, request, response, error) and on
-//! hyper over a one-thread tokio runtime, which only moves bytes; each
-//! request runs the blocking `Gateway::send_stream` on a thread of its own.
+//! hyper: one thread accepts, and each connection is served on a worker
+//! thread of its own, which also runs the blocking `Gateway::send_stream`
+//! for its requests (see `connection`).
 
 mod body;
+mod calls;
 mod conn_io;
+mod connection;
 pub mod options;
 pub mod reply;
 pub mod routes;
@@ -17,33 +20,28 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::body::{Body, Incoming};
 use hyper::header::{CONNECTION, CONTENT_LENGTH};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::call::cancel::CancelToken;
 use crate::call::gateway::Gateway;
 use crate::call::request::Request;
 use crate::call::response::Response;
-use crate::call::stream::StreamSink;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::sse::SseEvent;
 
-use body::{AnswerGuard, Msg, ServerBody};
+use body::{AnswerGuard, ServerBody};
 use conn_io::{ConnState, TimedStream};
+use connection::{Answer, Slot};
 pub use options::ServerOptions;
 use reply::{ErrorFormat, Reply};
 use workers::Workers;
 
-/// Chunks in flight between a gateway worker and its connection; a slow
-/// client holds the worker back after this many (backpressure, not memory).
-const CHANNEL_DEPTH: usize = 16;
 /// Pending connections the kernel queues before `accept`.
 const LISTEN_BACKLOG: u32 = 1024;
 
@@ -76,14 +74,24 @@ struct Shared {
     gateway: GatewayRef,
     options: ServerOptions,
     connections: Arc<Semaphore>,
-    /// Gateway worker threads, reused between requests, all joined on stop.
+    /// Connection threads (and the threads finishing streams), reused, all
+    /// joined on stop.
     workers: Workers,
+    /// Spare runtimes for new connections.
+    runtimes: connection::Runtimes,
+    /// Gateway calls running on connection threads, cancelled when their
+    /// client leaves or the grace is over.
+    calls: calls::Calls,
+    phase: watch::Sender<Phase>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,
+    /// Take no more requests; finish the ones in flight.
     Stopping,
+    /// The grace is over: drop what is left.
+    Killed,
 }
 
 /// A running server. Dropping it (or [`Server::stop`]) stops accepting,
@@ -91,7 +99,7 @@ enum Phase {
 /// and joins every thread.
 pub struct Server {
     addr: SocketAddr,
-    phase: watch::Sender<Phase>,
+    shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -133,26 +141,33 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::invalid_config(format!("server: {e}")))?;
+        let (phase, phase_rx) = watch::channel(Phase::Running);
         let shared = Arc::new(Shared {
             gateway,
             connections: Arc::new(Semaphore::new(options.max_connections)),
             options,
             workers: Workers::default(),
+            runtimes: connection::Runtimes::default(),
+            calls: calls::Calls::new(),
+            phase,
         });
-        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let server_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("aigw-server".into())
             .spawn(move || {
                 runtime.block_on(accept_loop(listener, Arc::clone(&shared), phase_rx));
-                // Every connection is gone, so every worker has been told to
-                // stop (its client's answer was dropped): join them.
+                // Every connection is gone, so every stream still running
+                // has been told to stop (its client's answer was dropped):
+                // join them.
                 shared.workers.join();
+                shared.calls.stop();
+                shared.runtimes.clear();
                 drop(runtime);
             })
             .map_err(|e| Error::invalid_config(format!("server: cannot start a thread: {e}")))?;
         Ok(Server {
             addr,
-            phase,
+            shared: server_shared,
             thread: Some(thread),
         })
     }
@@ -168,7 +183,13 @@ impl Server {
 
     /// Stops the server; see [`Server`]. Idempotent.
     pub fn stop(&mut self) {
-        let _ = self.phase.send(Phase::Stopping);
+        self.shared.phase.send_if_modified(|p| {
+            let running = *p == Phase::Running;
+            if running {
+                *p = Phase::Stopping;
+            }
+            running
+        });
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -199,34 +220,48 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut phase: watch::Receiver<Phase>,
 ) {
-    let mut conns = JoinSet::new();
+    let mut refused = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => match Arc::clone(&shared.connections).try_acquire_owned() {
-                    Ok(permit) => {
-                        let (shared, phase) = (Arc::clone(&shared), phase.clone());
-                        conns.spawn(async move {
-                            serve_connection(tcp, shared, phase).await;
-                            drop(permit);
-                        });
-                    }
+                    Ok(permit) => hand_over(tcp, &shared, permit),
                     Err(_) => {
-                        conns.spawn(refuse(tcp, shared.options.max_connections));
+                        refused.spawn(refuse(tcp, shared.options.max_connections));
                     }
                 },
                 // E.g. out of file descriptors: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(_) = refused.join_next(), if !refused.is_empty() => {}
             _ = phase.changed() => break,
         }
     }
     drop(listener);
+    // Each open connection holds a permit: all back means all closed.
+    let all = u32::try_from(shared.options.max_connections).unwrap_or(u32::MAX);
     let grace = shared.options.shutdown_grace;
-    let _ = tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
-    // Whatever is left is dropped mid-answer, which cancels its request.
-    conns.shutdown().await;
+    let closed = tokio::time::timeout(grace, shared.connections.acquire_many(all)).await;
+    if closed.is_err() {
+        // Whatever is left is dropped mid-answer, which cancels its
+        // request; calls running on connection threads are cancelled.
+        shared.phase.send_replace(Phase::Killed);
+        shared.calls.cancel_all();
+        let _ = shared.connections.acquire_many(all).await;
+    }
+    refused.shutdown().await;
+}
+
+/// Gives an accepted connection to a worker thread, which serves it from
+/// then on; without a thread, the connection is closed.
+fn hand_over(tcp: TcpStream, shared: &Arc<Shared>, permit: tokio::sync::OwnedSemaphorePermit) {
+    let Ok(tcp) = tcp.into_std() else {
+        return;
+    };
+    let conn_shared = Arc::clone(shared);
+    let _ = shared.workers.run(Box::new(move || {
+        connection::serve(tcp, conn_shared, permit);
+    }));
 }
 
 /// Over `max_connections`: a short 503 and the connection closes.
@@ -248,7 +283,12 @@ async fn refuse(mut tcp: TcpStream, max: usize) {
     .await;
 }
 
-async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut phase: watch::Receiver<Phase>) {
+async fn serve_connection(
+    tcp: TcpStream,
+    shared: Arc<Shared>,
+    mut phase: watch::Receiver<Phase>,
+    slot: Arc<Slot>,
+) {
     let _ = tcp.set_nodelay(true);
     let state = Arc::new(ConnState::new());
     let o = &shared.options;
@@ -260,7 +300,12 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut phase: watch:
     ));
     let service_shared = Arc::clone(&shared);
     let service = hyper::service::service_fn(move |req| {
-        handle(req, Arc::clone(&service_shared), Arc::clone(&state))
+        handle(
+            req,
+            Arc::clone(&service_shared),
+            Arc::clone(&state),
+            Arc::clone(&slot),
+        )
     });
     let conn = http1::Builder::new()
         // Our socket wrapper keeps the head and idle clocks.
@@ -275,9 +320,12 @@ async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, mut phase: watch:
             _ = phase.changed() => {}
         }
     }
-    // Stopping: finish the request in flight, take no more.
+    // Stopping: finish the request in flight, take no more, until killed.
     conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = phase.wait_for(|p| *p == Phase::Killed) => {}
+    }
 }
 
 type HttpResponse = hyper::Response<ServerBody>;
@@ -298,6 +346,7 @@ async fn handle(
     req: hyper::Request<Incoming>,
     shared: Arc<Shared>,
     state: Arc<ConnState>,
+    slot: Arc<Slot>,
 ) -> std::result::Result<HttpResponse, Infallible> {
     state.begin();
     let mut guard = AnswerGuard {
@@ -360,21 +409,14 @@ async fn handle(
     gateway_request.cancel = Some(cancel.clone());
     guard.cancel = Some(cancel);
 
-    let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
-    if let Err(e) = spawn_worker(&shared, gateway_request, tx) {
-        return fail(&e, guard);
-    }
-    // If the client leaves before the head, this future is dropped, and
-    // with it the guard, which cancels the request.
-    match rx.recv().await {
-        Some(Msg::Head(head)) => Ok(stream_response(head, ServerBody::channel(rx, guard))),
-        Some(Msg::Whole(head, bytes)) => Ok(stream_response(head, ServerBody::bytes(bytes, guard))),
-        Some(Msg::Failed(e)) => fail(&e, guard),
-        _ => {
-            let e = Error::new(ErrorKind::Aborted, "the gateway worker stopped early");
-            let r = reply::http_failure(500, ErrorKind::Aborted, &e.message, format);
-            Ok(reply_response(r, guard))
-        }
+    // The connection's thread runs the call once this poll is over (see
+    // `connection`). If the client leaves before the head, this future is
+    // dropped, and with it the guard, which cancels the request.
+    slot.ask(gateway_request);
+    match std::future::poll_fn(|_| slot.poll_answer()).await {
+        Answer::Stream(head, rx) => Ok(stream_response(head, ServerBody::channel(rx, guard))),
+        Answer::Whole(head, bytes) => Ok(stream_response(head, ServerBody::bytes(bytes, guard))),
+        Answer::Failed(e) => fail(&e, guard),
     }
 }
 
@@ -446,135 +488,4 @@ fn stream_response(head: Response, body: ServerBody) -> HttpResponse {
         }
     }
     response
-}
-
-fn spawn_worker(shared: &Arc<Shared>, request: Request, tx: mpsc::Sender<Msg>) -> Result<()> {
-    let gateway = shared.gateway.clone();
-    let job = Box::new(move || {
-        let mut sink = ChannelSink {
-            tx: &tx,
-            held: None,
-            stream_head: None,
-        };
-        let result = gateway.send_stream(&request, &mut sink);
-        // A body held back in full went out as one message already.
-        if sink.flush_held(true) {
-            return;
-        }
-        let last = match result {
-            Ok(_) => Msg::Done,
-            Err(e) => Msg::Failed(e),
-        };
-        let _ = tx.blocking_send(last);
-    });
-    shared.workers.run(job).map_err(|e| {
-        Error::new(
-            ErrorKind::Aborted,
-            format!("the server cannot start a thread for the request: {e}"),
-        )
-    })
-}
-
-/// Largest body with a `content-length` the sink holds back to send with
-/// its head in one message (and so in one write to the client).
-const HOLD_MAX: usize = 1 << 20;
-
-/// A head held back until its announced body is complete.
-struct Held {
-    head: Response,
-    want: usize,
-    body: Vec<u8>,
-}
-
-/// Feeds a streamed response to the connection. A closed channel means the
-/// client is gone: returning `false` stops the upstream transfer.
-///
-/// A response that announces its length (up to `HOLD_MAX`) is not a
-/// stream: its head is held until the whole body is in, and both go as one
-/// `Msg::Whole`, so the connection wakes once and writes once with a
-/// `content-length` instead of three wake-ups and two chunked writes.
-///
-/// A stream's head waits for the stream's first bytes, so that both go in
-/// one wake-up and one write (the client can do nothing with the head
-/// alone; a stream ending before any byte sends its head at the end).
-struct ChannelSink<'a> {
-    tx: &'a mpsc::Sender<Msg>,
-    held: Option<Held>,
-    stream_head: Option<Response>,
-}
-
-impl ChannelSink<'_> {
-    /// Sends what is held: as one `Whole` when the body is complete (then
-    /// returns `true`, the answer is over), else as `Head` and `Data` when
-    /// `end` is set (the transfer stopped short). Returns whether the
-    /// answer went out whole.
-    fn flush_held(&mut self, end: bool) -> bool {
-        if end {
-            if let Some(head) = self.stream_head.take() {
-                let _ = self.tx.blocking_send(Msg::Head(head));
-            }
-        }
-        let complete = self.held.as_ref().is_some_and(|h| h.body.len() >= h.want);
-        if !complete && !end {
-            return false;
-        }
-        let Some(held) = self.held.take() else {
-            return false;
-        };
-        if complete {
-            let msg = Msg::Whole(held.head, Bytes::from(held.body));
-            let _ = self.tx.blocking_send(msg);
-            return true;
-        }
-        if self.tx.blocking_send(Msg::Head(held.head)).is_ok() && !held.body.is_empty() {
-            let _ = self.tx.blocking_send(Msg::Data(Bytes::from(held.body)));
-        }
-        false
-    }
-}
-
-impl StreamSink for ChannelSink<'_> {
-    fn on_response(&mut self, head: &Response) -> bool {
-        let want = head
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n <= HOLD_MAX && !crate::call::stream::is_event_stream(head));
-        if let Some(want) = want {
-            self.held = Some(Held {
-                head: head.clone(),
-                want,
-                body: Vec::with_capacity(want),
-            });
-            // An empty body is complete at once. Once the answer went out
-            // whole, the connection may drop its receiver at any time; the
-            // upstream exchange must still finish (and keep its connection).
-            return self.flush_held(false) || !self.tx.is_closed();
-        }
-        self.stream_head = Some(head.clone());
-        !self.tx.is_closed()
-    }
-
-    fn on_data(&mut self, data: &[u8]) -> bool {
-        if let Some(held) = &mut self.held {
-            if held.body.len() + data.len() <= held.want {
-                held.body.extend_from_slice(data);
-                return self.flush_held(false) || !self.tx.is_closed();
-            }
-            // More than announced: stream what is held and the rest.
-            self.flush_held(true);
-        }
-        if let Some(head) = self.stream_head.take() {
-            if self.tx.blocking_send(Msg::Head(head)).is_err() {
-                return false;
-            }
-        }
-        self.tx
-            .blocking_send(Msg::Data(Bytes::copy_from_slice(data)))
-            .is_ok()
-    }
-
-    fn on_event(&mut self, _event: &SseEvent<'_>) -> bool {
-        // The raw bytes already went out through on_data.
-        true
-    }
 }

@@ -1,9 +1,10 @@
-//! The threads that run the blocking gateway for the server: one per request
-//! in flight, kept for reuse when it finishes. Spawning a thread per request
-//! cost tens of microseconds each time; a fixed small pool would starve
-//! long streams (1,000 slow streams need 1,000 threads), so this pool has no
-//! upper bound of its own (`max_connections` bounds it) and only caches idle
-//! threads, which exit after `IDLE_KEEP` without work.
+//! The server's threads: one per open connection (which also runs its
+//! gateway calls) and one more per stream in flight, kept for reuse when
+//! they finish. Spawning a thread each time cost tens of microseconds; a
+//! fixed small pool would starve long streams (1,000 slow streams need 2,000
+//! threads), so this pool has no upper bound of its own (`max_connections`
+//! bounds it) and only caches idle threads, which exit after `IDLE_KEEP`
+//! without work.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

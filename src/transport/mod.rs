@@ -45,7 +45,13 @@ impl Upstream {
             // ureq zeroes a 128 KiB output buffer per connection: 32 KiB (still
             // request heads of 32 KiB) keeps 1,000 streams through `aigw serve`
             // under 256 MiB.
-            .output_buffer_size(32 * 1024)
+            .output_buffer_size(OUTPUT_BUFFER)
+            // Its 128 KiB input buffer is zeroed too, per connection: 72 KiB
+            // keeps each stream through `aigw serve` 56 KiB lighter. It must
+            // stay above ureq's 64 KiB response-head limit, or a head over
+            // that limit fills the buffer and reads as a disconnect instead
+            // of a head too large.
+            .input_buffer_size(72 * 1024)
             .tls_config(TlsConfig::builder().root_certs(root_certs).build())
             .build();
         // ureq's default chain with our TCP link in place of its own. The
@@ -81,6 +87,7 @@ impl Upstream {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<UpstreamResponse, ureq::Error> {
+        check_line_lengths(method, url, headers)?;
         let mut builder = http::Request::builder().method(method).uri(url);
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -91,6 +98,59 @@ impl Upstream {
             self.agent.run(builder.body(body)?)
         }
     }
+}
+
+/// ureq's output buffer per connection; each line of a request head must
+/// fit in it.
+const OUTPUT_BUFFER: usize = 32 * 1024;
+
+/// A request-head line longer than [`OUTPUT_BUFFER`]: ureq would fail it
+/// as "output too small" after connecting, which reads like the upstream's
+/// fault; it is the request's.
+#[derive(Debug)]
+struct LineTooLong {
+    what: String,
+    len: usize,
+}
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request's {} is {} bytes; a request head line to the upstream may be at most {} bytes",
+            self.what, self.len, OUTPUT_BUFFER
+        )
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// Checks each line ureq will write (the request line, each header) before
+/// anything is sent. Only names go into the error, never values.
+fn check_line_lengths(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<(), ureq::Error> {
+    // "METHOD path-and-query HTTP/1.1\r\n"; the URL is longer than its
+    // path, which keeps the estimate on the safe side.
+    let request_line = method.len() + url.len() + 12;
+    if request_line > OUTPUT_BUFFER {
+        return Err(ureq::Error::Other(Box::new(LineTooLong {
+            what: "URL".into(),
+            len: url.len(),
+        })));
+    }
+    for (name, value) in headers {
+        let line = name.len() + value.len() + 4;
+        if line > OUTPUT_BUFFER {
+            return Err(ureq::Error::Other(Box::new(LineTooLong {
+                what: format!("header {name:?}"),
+                len: line,
+            })));
+        }
+    }
+    Ok(())
 }
 
 /// Where a URL connects to, as the transport itself reads it: scheme, host
@@ -236,6 +296,7 @@ pub fn classify(error: &ureq::Error, fired: Option<Fired>) -> (ErrorKind, String
             "the request could not be built".into(),
         ),
         E::BodyStalled => (ErrorKind::StreamInterrupted, "the body stalled".into()),
+        E::Other(e) if e.is::<LineTooLong>() => (ErrorKind::InvalidRequest, e.to_string()),
         _ => (ErrorKind::Protocol, "upstream transport error".into()),
     }
 }
