@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::call::exchange::{Mode, exchange};
 use crate::call::request::{FeatureControls, Request, split_controls};
 use crate::call::response::Response;
-use crate::call::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::policy::retry::{backoff_delay, is_retryable_status, parse_retry_after};
 use crate::call::stream::StreamSink;
 use crate::config::{Config, Settings};
 use crate::error::{Error, ErrorKind, Result};
@@ -24,6 +24,8 @@ use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
 
 pub use crate::http::headers::STEP_HEADER;
+// The run loop's vocabulary, named where `run_steps` is (tests, compat).
+pub use crate::policy::retry::Verdict;
 
 /// A configured gateway. Shareable across threads (`Sync`): sends through one
 /// gateway share its connection pool, cache, rate limit, logs and metrics.
@@ -162,21 +164,6 @@ impl Trace {
             route: None,
         }
     }
-}
-
-/// How one attempt ended, as judged by the code reading the response.
-pub enum Verdict {
-    /// This response serves the request: stop here.
-    Served(Response),
-    /// An HTTP response that does not serve the request (non-2xx, or a 2xx
-    /// stream whose first event is an error). Retried if its status is
-    /// retryable, then the next step runs; kept as the latest HTTP response.
-    Rejected(Response),
-    /// The attempt failed before anything was delivered: retry, then fall back.
-    Failed(Error),
-    /// Stop everything and fail the call (cancelled, aborted, too large, or a
-    /// stream that broke after delivering data).
-    Fatal(Error),
 }
 
 /// How a plan's run ended, when it did not fail outright.
@@ -518,7 +505,7 @@ impl Gateway {
             let cooling = if next.last {
                 None
             } else {
-                cooldowns.cooling_skip(step)?
+                cooldowns.cooling_skip(&step.target, &step.body)?
             };
             if let Some(left) = cooling {
                 // As if it had failed at once: the next choice runs.
@@ -600,7 +587,7 @@ impl Gateway {
                     error,
                     duration_ms: millis(attempt_started.elapsed()),
                 });
-                cooldowns.note_for_cooldown(step, &verdict);
+                cooldowns.note_for_cooldown(&step.target, &step.body, &verdict);
                 match verdict {
                     Verdict::Served(response) => {
                         trace.ttfb = head_at.map(|t| t - trace.started);

@@ -3,10 +3,12 @@
 //! retry and cancel, and the request/response types. May depend on every
 //! other layer (plan, providers, policy, observe, http, transport, store).
 
-pub mod cancel;
 pub mod exchange;
 pub mod gateway;
 pub mod request;
-pub mod response;
-pub mod retry;
 pub mod stream;
+
+// The value types a call passes around live in the layers below; named
+// here too for the layers above (server, compat, ffi).
+pub use crate::http::response;
+pub use crate::transport::cancel;

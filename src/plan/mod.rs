@@ -1,5 +1,6 @@
-//! Turning a request into an ordered list of steps to try: the Universal
-//! Endpoint's body (`universal`). Depends on config and the request's header
-//! checks (`call::request`); never on the send loop.
+//! Turning a request into an ordered list of steps to try: the `cf-aig-*`
+//! controls (`controls`), the Universal Endpoint's body (`universal`).
+//! Depends on config, policy, providers, observe, http; never on `call`.
 
+pub mod controls;
 pub mod universal;

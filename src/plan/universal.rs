@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::call::request::check_header;
+use crate::http::headers::check_header;
 use crate::config::{
     Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
 };
