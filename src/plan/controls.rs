@@ -93,7 +93,7 @@ fn apply_control(all: &mut ControlHeaders, control: &str, value: &str) -> Result
         }
         "skip-cache" => features.skip_cache = parse_bool(value)?,
         "cache-key" => features.cache_key = Some(check_text(value, 1024)?),
-        "metadata" => features.metadata = Some(crate::observe::log::parse_metadata(value)?),
+        "metadata" => features.metadata = Some(parse_metadata(value)?),
         "event-id" => features.event_id = Some(check_text(value, 256)?),
         "collect-log" => features.collect_log = Some(parse_bool(value)?),
         "collect-log-payload" => features.collect_log_payload = Some(parse_bool(value)?),
@@ -133,6 +133,24 @@ fn parse_ms(value: &str) -> Result<u64, String> {
     value
         .parse::<u64>()
         .map_err(|_| "number too large".to_string())
+}
+
+/// Checks `cf-aig-metadata`: a JSON object of at most 5 entries whose values
+/// are strings, numbers or booleans.
+pub fn parse_metadata(text: &str) -> Result<Map<String, Value>, String> {
+    let doc: Map<String, Value> =
+        serde_json::from_str(text).map_err(|_| "expected a JSON object".to_string())?;
+    if doc.len() > 5 {
+        return Err(format!("at most 5 entries, got {}", doc.len()));
+    }
+    // Entries are not quoted: they are part of a header value.
+    if doc
+        .values()
+        .any(|v| !matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+    {
+        return Err("every entry must be a string, number or boolean".into());
+    }
+    Ok(doc)
 }
 
 #[cfg(test)]
@@ -217,6 +235,21 @@ mod tests {
             let e = split_controls(&headers(&[(n, v)])).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidRequest, "{n}: {v}");
             assert!(e.message.contains(n), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn metadata_rules() {
+        assert!(parse_metadata(r#"{"user":"u1","n":3,"beta":true}"#).is_ok());
+        for bad in [
+            r#"[1]"#,
+            "x",
+            r#"{"a":{"b":1}}"#,
+            r#"{"a":[1]}"#,
+            r#"{"a":null}"#,
+            r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#,
+        ] {
+            assert!(parse_metadata(bad).is_err(), "{bad}");
         }
     }
 }
