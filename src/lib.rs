@@ -35,11 +35,11 @@ pub mod fuzzing;
 
 pub use call::gateway::Gateway;
 pub use call::request::Request;
+pub use call::stream::StreamSink;
 pub use config::Config;
 pub use error::{Error, ErrorKind};
 pub use http::response::Response;
 pub use transport::cancel::CancelToken;
-pub use call::stream::StreamSink;
 
 // The modules tests, benches and fuzz targets name by their short path.
 pub use call::{gateway, stream};

@@ -5,10 +5,10 @@ use crate::transport::cancel::CancelToken;
 
 pub use crate::http::headers::{check_header, is_token};
 // Where the layers above (server, ffi, tests) find the control vocabulary.
+pub(crate) use crate::plan::controls::TRANSPORT_HEADERS;
 pub use crate::plan::controls::{
     CACHE_TTL_LIMIT_S, CONTROL_PREFIX, ControlHeaders, FeatureControls, split_controls,
 };
-pub(crate) use crate::plan::controls::TRANSPORT_HEADERS;
 
 /// One request to the gateway: method, gateway path, headers, body and an
 /// optional cancel token. Sending it does not consume it.

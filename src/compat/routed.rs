@@ -13,7 +13,7 @@ use super::{Caller, StepTranslations};
 use crate::call::gateway::{Gateway, NextStep, Plan, PlannedStep, StepSource, Trace};
 use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
-use crate::routing::{ModelChoice, Outcome, ROUTE_HEADER, RequestFacts, RouteWalk};
+use crate::routing::{ModelChoice, Outcome, ROUTE_HEADER, RequestFacts, RouteWalk, Router};
 
 /// What a routed request's steps are planned from.
 pub struct RoutedRequest {
@@ -45,7 +45,7 @@ impl std::fmt::Debug for RoutedRequest {
 /// any upstream contact.
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
-    gw: &Gateway,
+    router: &Router,
     caller: Caller,
     body: &[u8],
     headers: &[(String, String)],
@@ -70,7 +70,7 @@ pub fn plan(
     else {
         return Ok(None);
     };
-    if gw.router.route(route).is_none() {
+    if router.route(route).is_none() {
         return Err(Error::new(
             ErrorKind::UnknownProvider,
             format!(

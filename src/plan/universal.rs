@@ -1,5 +1,6 @@
 //! The Universal Endpoint's body: a JSON array of steps (or one step object),
-//! each naming a provider, an endpoint, headers and the provider's own body.
+//! each naming a provider, an endpoint, headers and the provider's own body,
+//! and its planner ([`UniversalPlanner`]).
 
 use std::borrow::Cow;
 
@@ -8,11 +9,16 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::http::headers::check_header;
 use crate::config::{
     Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
 };
 use crate::error::{Error, Result};
+use crate::http::headers::check_header;
+use crate::http::headers::has_header;
+use crate::plan::controls::split_controls;
+use crate::plan::step::{
+    Plan, PlanContext, PlanInput, PlannedStep, Planner, apply_stored_key, check_size, merge_headers,
+};
 
 /// One step as the caller wrote it.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +268,68 @@ fn integer(what: &str, value: &Value) -> Result<u64, String> {
     value
         .as_u64()
         .ok_or_else(|| format!("{what} must be a non-negative integer, got {value}"))
+}
+
+/// The Universal Endpoint (`POST` to the gateway root): one step per entry
+/// of the body, each to the provider endpoint it names, unless another
+/// planner claims its provider (the unified API's `compat`).
+pub struct UniversalPlanner;
+
+impl Planner for UniversalPlanner {
+    fn plan(&self, ctx: &PlanContext<'_>, input: &mut PlanInput<'_>) -> Result<Option<Plan>> {
+        if !(input.path.is_empty() || input.path == "/") {
+            return Ok(None);
+        }
+        if !input.method.eq_ignore_ascii_case("POST") {
+            return Err(Error::invalid_request(format!(
+                "the Universal Endpoint takes POST, not {}",
+                input.method
+            )));
+        }
+        let steps = parse_steps(input.body)?;
+        let mut planned = Vec::with_capacity(steps.len());
+        'steps: for (index, step) in steps.into_iter().enumerate() {
+            let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
+            for planner in ctx.planners {
+                if let Some(claimed) = planner
+                    .plan_universal_step(ctx, input, &step, index)
+                    .map_err(in_step)?
+                {
+                    planned.push(claimed);
+                    continue 'steps;
+                }
+            }
+            let target = ctx
+                .providers
+                .target(&step.provider, &step.endpoint)
+                .map_err(in_step)?;
+            let (header_controls, step_headers) = split_controls(&step.headers).map_err(in_step)?;
+            let settings = input
+                .base
+                .over(&header_controls.retry)
+                .over(&step.config)
+                .resolve();
+            let body = step.body.unwrap_or_default();
+            check_size(ctx.config, body.len(), &format!("step {index}'s query"))?;
+            let mut headers = merge_headers(&input.forward, &step_headers);
+            if !body.is_empty() && !has_header(&headers, "content-type") {
+                headers.push(("Content-Type".into(), "application/json".into()));
+            }
+            apply_stored_key(ctx.config, &target, &mut headers);
+            planned.push(PlannedStep {
+                index,
+                target,
+                method: "POST".into(),
+                headers,
+                body,
+                settings,
+                response_headers: Vec::new(),
+                compat: None,
+            });
+        }
+        let features = std::mem::take(&mut input.features);
+        Ok(Some(Plan::of(planned, true, features)))
+    }
 }
 
 #[cfg(test)]

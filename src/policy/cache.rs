@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::{Cache, GuardResult, PlaceholderGuard};
 use quick_cache::{DefaultHashBuilder, Weighter};
 
-use crate::http::response::Response;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::response::Response;
 use crate::providers::usage::Usage;
 use crate::store::{CacheProbe, CacheStore};
 use crate::transport::io_scope::{IoState, POLL_SLICE};

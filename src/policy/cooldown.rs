@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::policy::retry::{Verdict, is_retryable_status};
 use crate::error::ErrorKind;
 use crate::observe::metrics::Metrics;
+use crate::policy::retry::{Verdict, is_retryable_status};
 use crate::providers::provider::Target;
 use crate::store::CooldownStore;
 

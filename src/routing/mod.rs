@@ -23,7 +23,7 @@
 //!    the route, provider and model that served it.
 //! 3. Those steps go to `Gateway::run_steps` (streams:
 //!    `stream::run_stream_steps`) through a
-//!    [`crate::call::gateway::StepSource`] whose `next_step` calls
+//!    [`crate::plan::step::StepSource`] whose `next_step` calls
 //!    `RouteWalk::next(Some(Outcome::Failed))` when the previous model's
 //!    attempts failed (following its `fallback` output), and whose
 //!    `NextStep::last` is `!`[`RouteWalk::may_follow`] (cooldowns never
