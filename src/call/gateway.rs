@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::call::exchange::{Mode, exchange};
+use crate::call::exchange::{CallRecord, Mode, exchange};
 use crate::call::request::{Request, split_controls};
 use crate::call::response::Response;
 use crate::call::stream::StreamSink;
@@ -56,31 +56,6 @@ pub struct Gateway {
     pub(crate) router: Router,
     pub(crate) logs: LogStore,
     pub(crate) metrics: Metrics,
-}
-
-/// What happened during a run, for the log record.
-#[derive(Debug)]
-pub struct Trace {
-    pub started: Instant,
-    pub attempts: Vec<AttemptRecord>,
-    /// When the serving response's head arrived.
-    pub ttfb: Option<Duration>,
-    /// The step of the latest attempt, served or not.
-    pub last_step: Option<usize>,
-    /// The dynamic route walked, and the elements it took (see `routing`).
-    pub route: Option<crate::routing::RouteTaken>,
-}
-
-impl Trace {
-    pub fn new(started: Instant) -> Trace {
-        Trace {
-            started,
-            attempts: Vec::new(),
-            ttfb: None,
-            last_step: None,
-            route: None,
-        }
-    }
 }
 
 /// How a plan's run ended, when it did not fail outright.
@@ -211,10 +186,10 @@ impl Gateway {
         &self,
         plan: &Plan,
         scope: &IoScope,
-        trace: &mut Trace,
+        record: &mut CallRecord,
         judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
     ) -> Result<Finished> {
-        self.run_steps(plan, &mut ListSteps::new(&plan.steps), scope, trace, judge)
+        self.run_steps(plan, &mut ListSteps::new(&plan.steps), scope, record, judge)
     }
 
     /// [`Gateway::run`] with the steps taken from `source` as they are
@@ -224,7 +199,7 @@ impl Gateway {
         plan: &Plan,
         source: &mut dyn StepSource,
         scope: &IoScope,
-        trace: &mut Trace,
+        record: &mut CallRecord,
         judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
     ) -> Result<Finished> {
         let state = scope.state();
@@ -274,7 +249,7 @@ impl Gateway {
                     "skipped: cooling down for {} s more after failing repeatedly",
                     left.as_secs().max(1)
                 );
-                trace.attempts.push(AttemptRecord {
+                record.attempts.push(AttemptRecord {
                     step: step.index,
                     provider: step.target.provider.clone(),
                     status_code: None,
@@ -304,7 +279,7 @@ impl Gateway {
                     })?;
                 }
                 attempts_made += 1;
-                trace.last_step = Some(step.index);
+                record.last_step = Some(step.index);
                 let attempt_started = Instant::now();
                 let mut head_at = None;
                 state.reset_fired();
@@ -341,7 +316,7 @@ impl Gateway {
                     Verdict::Served(r) | Verdict::Rejected(r) => (Some(r.status), None),
                     Verdict::Failed(e) | Verdict::Fatal(e) => (None, Some(e.message.clone())),
                 };
-                trace.attempts.push(AttemptRecord {
+                record.attempts.push(AttemptRecord {
                     step: step.index,
                     provider: step.target.provider.clone(),
                     status_code,
@@ -351,7 +326,7 @@ impl Gateway {
                 cooldowns.note_for_cooldown(&step.target, &step.body, &verdict);
                 match verdict {
                     Verdict::Served(response) => {
-                        trace.ttfb = head_at.map(|t| t - trace.started);
+                        record.ttfb = head_at.map(|t| t - record.started);
                         return Ok(Finished::Served(response));
                     }
                     // Name where a cancel struck; other fatal errors say so already.

@@ -13,9 +13,10 @@
 
 use std::io::Read;
 
+use crate::call::exchange::CallRecord;
 use crate::call::gateway::{
-    Finished, Gateway, ListSteps, Plan, PlannedStep, StepSource, Trace, Verdict, is_fatal,
-    read_whole, response_head,
+    Finished, Gateway, ListSteps, Plan, PlannedStep, StepSource, Verdict, is_fatal, read_whole,
+    response_head,
 };
 use crate::call::response::Response;
 use crate::error::{Error, ErrorKind, Result};
@@ -52,11 +53,11 @@ pub(crate) fn run_stream(
     gateway: &Gateway,
     plan: &Plan,
     scope: &IoScope,
-    trace: &mut Trace,
+    record: &mut CallRecord,
     sink: &mut dyn StreamSink,
 ) -> Result<Response> {
     let mut steps = ListSteps::new(&plan.steps);
-    run_stream_steps(gateway, plan, &mut steps, scope, trace, sink)
+    run_stream_steps(gateway, plan, &mut steps, scope, record, sink)
 }
 
 /// `run_stream` with the steps taken from `src` as they are needed (a
@@ -66,12 +67,12 @@ pub fn run_stream_steps(
     plan: &Plan,
     src: &mut dyn StepSource,
     scope: &IoScope,
-    trace: &mut Trace,
+    record: &mut CallRecord,
     sink: &mut dyn StreamSink,
 ) -> Result<Response> {
     let body_limit = gateway.config().max_response_body_bytes;
     let event_limit = event_limit(gateway);
-    let finished = gateway.run_steps(plan, src, scope, trace, &mut |step, upstream, state| {
+    let finished = gateway.run_steps(plan, src, scope, record, &mut |step, upstream, state| {
         if !upstream.status().is_success() {
             return match read_whole(plan, step, upstream, body_limit, state) {
                 Ok(r) => Verdict::Rejected(r),
