@@ -9,16 +9,17 @@ use crate::call::gateway::{
 use crate::call::request::Request;
 use crate::call::response::Response;
 use crate::call::stream::{StreamSink, is_event_stream, replay, run_stream, run_stream_steps};
-use crate::compat::CompatSink;
 use crate::compat::routed::RouteSteps;
+use crate::compat::{CompatSink, StepTranslations};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::sse::{SseEvent, is_error_event};
+use crate::http::sse::SseEvent;
 use crate::observe::log::{AttemptRecord, LogRecord, redact_body, redact_path, rfc3339};
 use crate::observe::metrics::Observation;
 use crate::policy::cache::{
     CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
 };
-use crate::providers::usage::{StreamUsage, Usage, cost, usage_of_body};
+use crate::providers::adapter::{BY_SHAPE, Reports, adapter};
+use crate::providers::usage::{StreamUsage, Usage, cost};
 use crate::routing::RouteTaken;
 use crate::transport::io_scope::IoScope;
 
@@ -244,10 +245,14 @@ impl Call<'_, '_> {
         }
 
         let keep_body = claim.is_some() || wants_payloads(gw, plan);
+        // How the serving step's provider reports usage and errors.
+        let routed = source.as_deref().map(RouteSteps::translations);
+        let plan: &Plan = plan;
+        let reports_of = |step: usize| reports_of(plan, routed.as_ref(), step);
         let (response, body) = match mode {
             Mode::Whole => {
                 let response = run_whole(gw, plan, scope, record, source)?;
-                record.usage = usage_of_body(&response.body);
+                record.usage = (reports_of(response.step).usage_of_body)(&response.body);
                 record.response_size = response.body.len();
                 let body = keep_body.then(|| response.body.clone());
                 (response, body)
@@ -266,6 +271,8 @@ impl Call<'_, '_> {
                     capture_limit,
                     plain: None,
                     error_event: None,
+                    reports_of: &reports_of,
+                    reports: &BY_SHAPE,
                 };
                 // The unified API (src/compat) translates streams on the way.
                 let wrapped = match source.as_deref() {
@@ -291,7 +298,7 @@ impl Call<'_, '_> {
                 if record.usage.is_empty() {
                     record.usage = match &tap.plain {
                         // Not an event stream: the usage is in the whole body.
-                        Some(plain) => usage_of_body(plain),
+                        Some(plain) => (tap.reports.usage_of_body)(plain),
                         None => tap.usage.usage(),
                     };
                 }
@@ -489,7 +496,20 @@ fn truncate(mut s: String) -> String {
 
 /// The model a step asks for (see [`crate::providers::adapter::Adapter::model_of`]).
 pub fn model_of(step: &PlannedStep) -> Option<String> {
-    crate::providers::adapter::adapter(&step.target.provider).model_of(&step.target.url, &step.body)
+    adapter(&step.target.provider).model_of(&step.target.url, &step.body)
+}
+
+/// How the provider of step `index` reports usage and errors: the step's
+/// adapter, from the plan or (a route walk's steps) their translations.
+fn reports_of(plan: &Plan, routed: Option<&StepTranslations>, index: usize) -> &'static Reports {
+    let provider = match routed {
+        Some(steps) => steps
+            .borrow()
+            .get(index)
+            .and_then(|s| s.as_ref().map(|s| adapter(&s.provider))),
+        None => plan.steps.get(index).map(|s| adapter(&s.target.provider)),
+    };
+    provider.map_or(&BY_SHAPE, |a| a.reports)
 }
 
 /// Watches a stream on its way to the caller: usage from events, the body
@@ -505,6 +525,10 @@ struct Tap<'a> {
     plain: Option<Vec<u8>>,
     /// The first error event after commit, described for the record.
     error_event: Option<String>,
+    /// The adapter reports of a step's provider, by step index.
+    reports_of: &'a dyn Fn(usize) -> &'static Reports,
+    /// The serving step's, once its head arrived.
+    reports: &'static Reports,
 }
 
 /// How much of a streamed non-SSE body is kept to read its usage.
@@ -512,6 +536,7 @@ const PLAIN_USAGE_LIMIT: usize = 1024 * 1024;
 
 impl StreamSink for Tap<'_> {
     fn on_response(&mut self, head: &Response) -> bool {
+        self.reports = (self.reports_of)(head.step);
         if !is_event_stream(head) {
             self.plain = Some(Vec::new());
         }
@@ -540,8 +565,8 @@ impl StreamSink for Tap<'_> {
     }
 
     fn on_event(&mut self, event: &SseEvent<'_>) -> bool {
-        self.usage.event(&event.data);
-        if self.error_event.is_none() && is_error_event(event) {
+        self.usage.add((self.reports.usage_of_event)(&event.data));
+        if self.error_event.is_none() && (self.reports.is_error_event)(event) {
             self.error_event = Some(describe_error_event(event));
         }
         self.inner.on_event(event)
