@@ -18,6 +18,7 @@ pub mod compat;
 pub mod config;
 pub mod error;
 pub(crate) mod http;
+pub(crate) mod json;
 pub(crate) mod observe;
 pub(crate) mod plan;
 pub mod policy;

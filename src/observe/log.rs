@@ -403,7 +403,7 @@ fn redact_steps(body: &[u8]) -> Option<Option<String>> {
             out.push(item.get().to_string());
             continue;
         }
-        let members = crate::plan::universal::object_fields(item).ok()?;
+        let members = crate::json::object_fields(item).ok()?;
         let mut fields = Vec::with_capacity(members.len());
         for (key, raw) in members {
             let value = match key.as_str() {
@@ -412,7 +412,7 @@ fn redact_steps(body: &[u8]) -> Option<Option<String>> {
                     "\"[REDACTED]\"".to_string()
                 }
                 "headers" if raw.get().starts_with('{') => {
-                    let headers = crate::plan::universal::object_fields(raw).ok()?;
+                    let headers = crate::json::object_fields(raw).ok()?;
                     let mut kept = Vec::with_capacity(headers.len());
                     for (name, value) in headers {
                         let value = if is_credential_header(&name) {
