@@ -159,8 +159,8 @@ impl Gateway {
             body: &request.body,
             forward,
             base: self.config.controls.over(&request_controls.retry),
-            features: request_controls.features,
         };
+        let mut plan = Plan::new(request_controls.features);
         let ctx = PlanContext {
             config: &self.config,
             providers: &self.providers,
@@ -168,7 +168,7 @@ impl Gateway {
             planners: PLANNERS,
         };
         for planner in PLANNERS {
-            if let Some(plan) = planner.plan(&ctx, &mut input)? {
+            if planner.plan(&ctx, &mut input, &mut plan)? {
                 return Ok(plan);
             }
         }

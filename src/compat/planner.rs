@@ -4,7 +4,7 @@
 
 use super::Caller;
 use crate::error::{Error, Result};
-use crate::plan::controls::split_controls;
+use crate::plan::controls::{FeatureControls, split_controls};
 use crate::plan::step::{Plan, PlanContext, PlanInput, PlannedStep, Planner, merge_headers};
 use crate::plan::universal::Step;
 
@@ -14,37 +14,55 @@ pub struct RoutedPlanner;
 /// Every other `compat/...` request, and Universal steps of provider `compat`.
 pub struct UnifiedPlanner;
 
-fn drop_params(ctx: &PlanContext<'_>, input: &PlanInput<'_>) -> bool {
-    input.features.drop_params.unwrap_or(ctx.config.drop_params)
+fn drop_params(ctx: &PlanContext<'_>, plan: &Plan) -> bool {
+    plan.features.drop_params.unwrap_or(ctx.config.drop_params)
+}
+
+/// The unified format a gateway path asks for, if it is a `compat/` path.
+fn caller_of(path: &str) -> Option<Caller> {
+    // Most requests name a provider: a prefix test before parsing the path.
+    if !path.trim_start_matches('/').starts_with("compat/") {
+        return None;
+    }
+    Caller::for_path(path)
 }
 
 impl Planner for RoutedPlanner {
-    fn plan(&self, ctx: &PlanContext<'_>, input: &mut PlanInput<'_>) -> Result<Option<Plan>> {
-        let Some(caller) = Caller::for_path(input.path) else {
-            return Ok(None);
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool> {
+        let Some(caller) = caller_of(input.path) else {
+            return Ok(false);
         };
         let Some(routed) = super::routed::plan(
             ctx.router,
             caller,
             input.body,
             &input.forward,
-            drop_params(ctx, input),
+            drop_params(ctx, plan),
             &input.base.resolve(),
-            input.features.metadata.as_ref(),
+            plan.features.metadata.as_ref(),
         )?
         else {
-            return Ok(None);
+            return Ok(false);
         };
-        let mut plan = Plan::of(Vec::new(), false, std::mem::take(&mut input.features));
         plan.route = Some(std::sync::Arc::new(routed));
-        Ok(Some(plan))
+        Ok(true)
     }
 }
 
 impl Planner for UnifiedPlanner {
-    fn plan(&self, ctx: &PlanContext<'_>, input: &mut PlanInput<'_>) -> Result<Option<Plan>> {
-        let Some(caller) = Caller::for_path(input.path) else {
-            return Ok(None);
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool> {
+        let Some(caller) = caller_of(input.path) else {
+            return Ok(false);
         };
         let step = super::plan_step(
             ctx.providers,
@@ -52,12 +70,12 @@ impl Planner for UnifiedPlanner {
             caller,
             input.body,
             std::mem::take(&mut input.forward),
-            drop_params(ctx, input),
+            drop_params(ctx, plan),
             0,
             input.base.resolve(),
         )?;
-        let features = std::mem::take(&mut input.features);
-        Ok(Some(Plan::of(vec![step], false, features)))
+        plan.steps.push(step);
+        Ok(true)
     }
 
     /// A Universal step with provider `compat`: its endpoint names the
@@ -66,6 +84,7 @@ impl Planner for UnifiedPlanner {
         &self,
         ctx: &PlanContext<'_>,
         input: &PlanInput<'_>,
+        features: &FeatureControls,
         step: &Step,
         index: usize,
     ) -> Result<Option<PlannedStep>> {
@@ -88,7 +107,7 @@ impl Planner for UnifiedPlanner {
         let drop = header_controls
             .features
             .drop_params
-            .or(input.features.drop_params)
+            .or(features.drop_params)
             .unwrap_or(ctx.config.drop_params);
         super::plan_step(
             ctx.providers,

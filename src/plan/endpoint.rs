@@ -9,12 +9,17 @@ use crate::providers::provider::split_path;
 pub struct EndpointPlanner;
 
 impl Planner for EndpointPlanner {
-    fn plan(&self, ctx: &PlanContext<'_>, input: &mut PlanInput<'_>) -> Result<Option<Plan>> {
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool> {
         let (slug, rest) = split_path(input.path)?;
         let target = ctx.providers.target(slug, rest)?;
         let mut headers = std::mem::take(&mut input.forward);
         apply_stored_key(ctx.config, &target, &mut headers);
-        let step = PlannedStep {
+        plan.steps.push(PlannedStep {
             index: 0,
             target,
             method: input.method.to_string(),
@@ -23,8 +28,7 @@ impl Planner for EndpointPlanner {
             settings: input.base.resolve(),
             response_headers: Vec::new(),
             compat: None,
-        };
-        let features = std::mem::take(&mut input.features);
-        Ok(Some(Plan::of(vec![step], false, features)))
+        });
+        Ok(true)
     }
 }

@@ -119,8 +119,6 @@ pub struct PlanInput<'a> {
     pub forward: Vec<(String, String)>,
     /// The gateway's retry and timeout controls with the request's over them.
     pub base: Controls,
-    /// The request's feature controls (cache, logs, cost); taken into the plan.
-    pub features: FeatureControls,
 }
 
 /// What planners plan with: the gateway's configuration, providers and
@@ -136,17 +134,24 @@ pub struct PlanContext<'a> {
 /// that recognises the request plans it. Adding a plan source is adding a
 /// planner to that list (`call::gateway::PLANNERS`).
 pub trait Planner: Sync {
-    /// The plan for `input`, or `None` when it is not this planner's kind of
-    /// request (then it must leave `input` as it found it).
-    fn plan(&self, ctx: &PlanContext<'_>, input: &mut PlanInput<'_>) -> Result<Option<Plan>>;
+    /// Plans `input` into `plan` (empty but for the request's feature
+    /// controls) and returns `true`; or returns `false`, leaving both as they
+    /// were, when it is not this planner's kind of request.
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool>;
 
     /// Step `index` of a Universal body, when its provider is this planner's
     /// (the unified API claims `compat`); `None` leaves it to the provider
-    /// endpoint it names.
+    /// endpoint it names. `features` are the request's.
     fn plan_universal_step(
         &self,
         _ctx: &PlanContext<'_>,
         _input: &PlanInput<'_>,
+        _features: &FeatureControls,
         _step: &crate::plan::universal::Step,
         _index: usize,
     ) -> Result<Option<PlannedStep>> {
@@ -155,11 +160,11 @@ pub trait Planner: Sync {
 }
 
 impl Plan {
-    /// A plan of `steps` with no gateway headers yet.
-    pub fn of(steps: Vec<PlannedStep>, universal: bool, features: FeatureControls) -> Plan {
+    /// A plan with no steps yet, for a request with these controls.
+    pub fn new(features: FeatureControls) -> Plan {
         Plan {
-            steps,
-            universal,
+            steps: Vec::new(),
+            universal: false,
             features,
             response_headers: Vec::new(),
             route: None,

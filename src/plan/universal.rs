@@ -233,9 +233,14 @@ fn integer(what: &str, value: &Value) -> Result<u64, String> {
 pub struct UniversalPlanner;
 
 impl Planner for UniversalPlanner {
-    fn plan(&self, ctx: &PlanContext<'_>, input: &mut PlanInput<'_>) -> Result<Option<Plan>> {
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool> {
         if !(input.path.is_empty() || input.path == "/") {
-            return Ok(None);
+            return Ok(false);
         }
         if !input.method.eq_ignore_ascii_case("POST") {
             return Err(Error::invalid_request(format!(
@@ -249,7 +254,7 @@ impl Planner for UniversalPlanner {
             let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
             for planner in ctx.planners {
                 if let Some(claimed) = planner
-                    .plan_universal_step(ctx, input, &step, index)
+                    .plan_universal_step(ctx, input, &plan.features, &step, index)
                     .map_err(in_step)?
                 {
                     planned.push(claimed);
@@ -284,8 +289,9 @@ impl Planner for UniversalPlanner {
                 compat: None,
             });
         }
-        let features = std::mem::take(&mut input.features);
-        Ok(Some(Plan::of(planned, true, features)))
+        plan.steps = planned;
+        plan.universal = true;
+        Ok(true)
     }
 }
 
