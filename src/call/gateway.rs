@@ -152,7 +152,9 @@ impl Gateway {
     /// The first of [`PLANNERS`] that recognises the request plans it.
     pub fn plan(&self, request: &Request) -> Result<Plan> {
         let (request_controls, forward) = split_controls(&request.headers)?;
-        check_size(&self.config, request.body.len(), "the request body")?;
+        check_size(&self.config, request.body.len(), || {
+            "the request body".into()
+        })?;
         let mut input = PlanInput {
             method: &request.method,
             path: request.path.trim(),

@@ -21,7 +21,8 @@ fn drop_params(ctx: &PlanContext<'_>, plan: &Plan) -> bool {
 /// The unified format a gateway path asks for, if it is a `compat/` path.
 fn caller_of(path: &str) -> Option<Caller> {
     // Most requests name a provider: a prefix test before parsing the path.
-    if !path.trim_start_matches('/').starts_with("compat/") {
+    let slashes = path.bytes().take_while(|&b| b == b'/').count();
+    if !path.as_bytes()[slashes..].starts_with(b"compat/") {
         return None;
     }
     Caller::for_path(path)

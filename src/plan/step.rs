@@ -172,13 +172,14 @@ impl Plan {
     }
 }
 
-/// Refuses a body over the gateway's `max_request_body_bytes`.
-pub fn check_size(config: &Config, len: usize, what: &str) -> Result<()> {
+/// Refuses a body over the gateway's `max_request_body_bytes`; `what`
+/// names the body, and is only built for the error.
+pub fn check_size(config: &Config, len: usize, what: impl FnOnce() -> String) -> Result<()> {
     let limit = config.max_request_body_bytes;
     if len as u64 > limit {
         Err(Error::new(
             ErrorKind::BodyTooLarge,
-            format!("{what} is {len} bytes, over the limit of {limit} bytes"),
+            format!("{} is {len} bytes, over the limit of {limit} bytes", what()),
         ))
     } else {
         Ok(())

@@ -249,12 +249,13 @@ impl Planner for UniversalPlanner {
             )));
         }
         let steps = parse_steps(input.body)?;
-        let mut planned = Vec::with_capacity(steps.len());
+        let (planned, features) = (&mut plan.steps, &plan.features);
+        planned.reserve_exact(steps.len());
         'steps: for (index, step) in steps.into_iter().enumerate() {
             let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
             for planner in ctx.planners {
                 if let Some(claimed) = planner
-                    .plan_universal_step(ctx, input, &plan.features, &step, index)
+                    .plan_universal_step(ctx, input, features, &step, index)
                     .map_err(in_step)?
                 {
                     planned.push(claimed);
@@ -272,7 +273,7 @@ impl Planner for UniversalPlanner {
                 .over(&step.config)
                 .resolve();
             let body = step.body.unwrap_or_default();
-            check_size(ctx.config, body.len(), &format!("step {index}'s query"))?;
+            check_size(ctx.config, body.len(), || format!("step {index}'s query"))?;
             let mut headers = merge_headers(&input.forward, &step_headers);
             if !body.is_empty() && !has_header(&headers, "content-type") {
                 headers.push(("Content-Type".into(), "application/json".into()));
@@ -289,7 +290,6 @@ impl Planner for UniversalPlanner {
                 compat: None,
             });
         }
-        plan.steps = planned;
         plan.universal = true;
         Ok(true)
     }
