@@ -21,8 +21,12 @@ fn drop_params(ctx: &PlanContext<'_>, plan: &Plan) -> bool {
 /// The unified format a gateway path asks for, if it is a `compat/` path.
 fn caller_of(path: &str) -> Option<Caller> {
     // Most requests name a provider: a prefix test before parsing the path.
-    let slashes = path.bytes().take_while(|&b| b == b'/').count();
-    if !path.as_bytes()[slashes..].starts_with(b"compat/") {
+    let rest = if path.starts_with('/') {
+        path.trim_start_matches('/')
+    } else {
+        path
+    };
+    if !rest.starts_with("compat/") {
         return None;
     }
     Caller::for_path(path)
@@ -75,7 +79,8 @@ impl Planner for UnifiedPlanner {
             0,
             input.base.resolve(),
         )?;
-        plan.steps.push(step);
+        // One step, allocated for one (a push would allocate for four).
+        plan.steps = vec![step];
         Ok(true)
     }
 
