@@ -39,24 +39,36 @@ impl Planner for RoutedPlanner {
         input: &mut PlanInput<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
-        let Some(caller) = caller_of(input.path) else {
-            return Ok(false);
-        };
-        let Some(routed) = super::routed::plan(
-            ctx.router,
-            caller,
-            input.body,
-            &input.forward,
-            drop_params(ctx, plan),
-            &input.base.resolve(),
-            plan.features.metadata.as_ref(),
-        )?
-        else {
-            return Ok(false);
-        };
-        plan.route = Some(std::sync::Arc::new(routed));
-        Ok(true)
+        match caller_of(input.path) {
+            Some(caller) => plan_routed(ctx, input, plan, caller),
+            None => Ok(false),
+        }
     }
+}
+
+/// Out of line: every request asks the planners, and most are not unified
+/// ones, so the test in `plan` stays a few instructions.
+#[inline(never)]
+fn plan_routed(
+    ctx: &PlanContext<'_>,
+    input: &PlanInput<'_>,
+    plan: &mut Plan,
+    caller: Caller,
+) -> Result<bool> {
+    let Some(routed) = super::routed::plan(
+        ctx.router,
+        caller,
+        input.body,
+        &input.forward,
+        drop_params(ctx, plan),
+        &input.base.resolve(),
+        plan.features.metadata.as_ref(),
+    )?
+    else {
+        return Ok(false);
+    };
+    plan.route = Some(std::sync::Arc::new(routed));
+    Ok(true)
 }
 
 impl Planner for UnifiedPlanner {
@@ -66,22 +78,10 @@ impl Planner for UnifiedPlanner {
         input: &mut PlanInput<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
-        let Some(caller) = caller_of(input.path) else {
-            return Ok(false);
-        };
-        let step = super::plan_step(
-            ctx.providers,
-            ctx.config,
-            caller,
-            input.body,
-            std::mem::take(&mut input.forward),
-            drop_params(ctx, plan),
-            0,
-            input.base.resolve(),
-        )?;
-        // One step, allocated for one (a push would allocate for four).
-        plan.steps = vec![step];
-        Ok(true)
+        match caller_of(input.path) {
+            Some(caller) => plan_unified(ctx, input, plan, caller),
+            None => Ok(false),
+        }
     }
 
     /// A Universal step with provider `compat`: its endpoint names the
@@ -127,4 +127,27 @@ impl Planner for UnifiedPlanner {
         )
         .map(Some)
     }
+}
+
+/// Out of line, as [`plan_routed`].
+#[inline(never)]
+fn plan_unified(
+    ctx: &PlanContext<'_>,
+    input: &mut PlanInput<'_>,
+    plan: &mut Plan,
+    caller: Caller,
+) -> Result<bool> {
+    let step = super::plan_step(
+        ctx.providers,
+        ctx.config,
+        caller,
+        input.body,
+        std::mem::take(&mut input.forward),
+        drop_params(ctx, plan),
+        0,
+        input.base.resolve(),
+    )?;
+    // One step, allocated for one (a push would allocate for four).
+    plan.steps = vec![step];
+    Ok(true)
 }

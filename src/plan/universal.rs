@@ -239,60 +239,68 @@ impl Planner for UniversalPlanner {
         input: &mut PlanInput<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
-        if !(input.path.is_empty() || input.path == "/") {
-            return Ok(false);
+        if input.path.is_empty() || input.path == "/" {
+            plan_universal(ctx, input, plan)
+        } else {
+            Ok(false)
         }
-        if !input.method.eq_ignore_ascii_case("POST") {
-            return Err(Error::invalid_request(format!(
-                "the Universal Endpoint takes POST, not {}",
-                input.method
-            )));
-        }
-        let steps = parse_steps(input.body)?;
-        let (planned, features) = (&mut plan.steps, &plan.features);
-        planned.reserve_exact(steps.len());
-        'steps: for (index, step) in steps.into_iter().enumerate() {
-            let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
-            for planner in ctx.planners {
-                if let Some(claimed) = planner
-                    .plan_universal_step(ctx, input, features, &step, index)
-                    .map_err(in_step)?
-                {
-                    planned.push(claimed);
-                    continue 'steps;
-                }
-            }
-            let target = ctx
-                .providers
-                .target(&step.provider, &step.endpoint)
-                .map_err(in_step)?;
-            let (header_controls, step_headers) = split_controls(&step.headers).map_err(in_step)?;
-            let settings = input
-                .base
-                .over(&header_controls.retry)
-                .over(&step.config)
-                .resolve();
-            let body = step.body.unwrap_or_default();
-            check_size(ctx.config, body.len(), || format!("step {index}'s query"))?;
-            let mut headers = merge_headers(&input.forward, &step_headers);
-            if !body.is_empty() && !has_header(&headers, "content-type") {
-                headers.push(("Content-Type".into(), "application/json".into()));
-            }
-            apply_stored_key(ctx.config, &target, &mut headers);
-            planned.push(PlannedStep {
-                index,
-                target,
-                method: "POST".into(),
-                headers,
-                body,
-                settings,
-                response_headers: Vec::new(),
-                compat: None,
-            });
-        }
-        plan.universal = true;
-        Ok(true)
     }
+}
+
+/// Out of line: every request asks this planner first, and most are not
+/// Universal ones, so the test in `plan` stays a few instructions.
+#[inline(never)]
+fn plan_universal(ctx: &PlanContext<'_>, input: &PlanInput<'_>, plan: &mut Plan) -> Result<bool> {
+    if !input.method.eq_ignore_ascii_case("POST") {
+        return Err(Error::invalid_request(format!(
+            "the Universal Endpoint takes POST, not {}",
+            input.method
+        )));
+    }
+    let steps = parse_steps(input.body)?;
+    let (planned, features) = (&mut plan.steps, &plan.features);
+    planned.reserve_exact(steps.len());
+    'steps: for (index, step) in steps.into_iter().enumerate() {
+        let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
+        for planner in ctx.planners {
+            if let Some(claimed) = planner
+                .plan_universal_step(ctx, input, features, &step, index)
+                .map_err(in_step)?
+            {
+                planned.push(claimed);
+                continue 'steps;
+            }
+        }
+        let target = ctx
+            .providers
+            .target(&step.provider, &step.endpoint)
+            .map_err(in_step)?;
+        let (header_controls, step_headers) = split_controls(&step.headers).map_err(in_step)?;
+        let settings = input
+            .base
+            .over(&header_controls.retry)
+            .over(&step.config)
+            .resolve();
+        let body = step.body.unwrap_or_default();
+        check_size(ctx.config, body.len(), || format!("step {index}'s query"))?;
+        let mut headers = merge_headers(&input.forward, &step_headers);
+        if !body.is_empty() && !has_header(&headers, "content-type") {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        apply_stored_key(ctx.config, &target, &mut headers);
+        planned.push(PlannedStep {
+            index,
+            target,
+            method: "POST".into(),
+            headers,
+            body,
+            settings,
+            response_headers: Vec::new(),
+            compat: None,
+        });
+    }
+    plan.universal = true;
+    Ok(true)
 }
 
 #[cfg(test)]
