@@ -28,12 +28,12 @@ pub use crate::http::headers::STEP_HEADER;
 pub use crate::plan::step::{ListSteps, NextStep, Plan, PlannedStep, StepSource};
 
 /// The plan sources, asked in this order: the Universal Endpoint, the
-/// unified API's routes and its one-step requests, then provider endpoints
-/// (last: they take every other path). A new plan source is a new entry.
+/// unified API's (`compat/` paths: routes, then one-step requests), then
+/// provider endpoints (last: they take every other path). A new plan source
+/// is a new entry, here or in a group such as `compat::planner::PLANNERS`.
 pub const PLANNERS: &[&dyn Planner] = &[
     &crate::plan::universal::UniversalPlanner,
-    &crate::compat::planner::RoutedPlanner,
-    &crate::compat::planner::UnifiedPlanner,
+    &crate::compat::planner::PLANNERS,
     &crate::plan::endpoint::EndpointPlanner,
 ];
 // The run loop's vocabulary, named where `run_steps` is (tests, compat).

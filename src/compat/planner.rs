@@ -5,8 +5,15 @@
 use super::Caller;
 use crate::error::{Error, Result};
 use crate::plan::controls::{FeatureControls, split_controls};
-use crate::plan::step::{Plan, PlanContext, PlanInput, PlannedStep, Planner, merge_headers};
+use crate::plan::step::{Plan, PlanContext, PlanInput, PlannedStep, Planner, Under, merge_headers};
 use crate::plan::universal::Step;
+
+/// The unified API's planners, asked for `compat/...` paths only: routed
+/// requests first, then every other unified request.
+pub const PLANNERS: Under = Under {
+    prefix: "compat/",
+    planners: &[&RoutedPlanner, &UnifiedPlanner],
+};
 
 /// `compat/...` requests whose model is `dynamic/<route>`.
 pub struct RoutedPlanner;
@@ -18,20 +25,6 @@ fn drop_params(ctx: &PlanContext<'_>, plan: &Plan) -> bool {
     plan.features.drop_params.unwrap_or(ctx.config.drop_params)
 }
 
-/// The unified format a gateway path asks for, if it is a `compat/` path.
-fn caller_of(path: &str) -> Option<Caller> {
-    // Most requests name a provider: a prefix test before parsing the path.
-    let rest = if path.starts_with('/') {
-        path.trim_start_matches('/')
-    } else {
-        path
-    };
-    if !rest.starts_with("compat/") {
-        return None;
-    }
-    Caller::for_path(path)
-}
-
 impl Planner for RoutedPlanner {
     fn plan(
         &self,
@@ -39,16 +32,13 @@ impl Planner for RoutedPlanner {
         input: &mut PlanInput<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
-        match caller_of(input.path) {
+        match Caller::for_path(input.path) {
             Some(caller) => plan_routed(ctx, input, plan, caller),
             None => Ok(false),
         }
     }
 }
 
-/// Out of line: every request asks the planners, and most are not unified
-/// ones, so the test in `plan` stays a few instructions.
-#[inline(never)]
 fn plan_routed(
     ctx: &PlanContext<'_>,
     input: &PlanInput<'_>,
@@ -78,7 +68,7 @@ impl Planner for UnifiedPlanner {
         input: &mut PlanInput<'_>,
         plan: &mut Plan,
     ) -> Result<bool> {
-        match caller_of(input.path) {
+        match Caller::for_path(input.path) {
             Some(caller) => plan_unified(ctx, input, plan, caller),
             None => Ok(false),
         }
@@ -129,8 +119,6 @@ impl Planner for UnifiedPlanner {
     }
 }
 
-/// Out of line, as [`plan_routed`].
-#[inline(never)]
 fn plan_unified(
     ctx: &PlanContext<'_>,
     input: &mut PlanInput<'_>,

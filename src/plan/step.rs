@@ -159,6 +159,54 @@ pub trait Planner: Sync {
     }
 }
 
+/// Planners asked only for paths under `prefix` (after any leading `/`):
+/// one test for every other request instead of one per planner.
+pub struct Under {
+    pub prefix: &'static str,
+    pub planners: &'static [&'static dyn Planner],
+}
+
+impl Planner for Under {
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool> {
+        let path = input.path;
+        let rest = if path.starts_with('/') {
+            path.trim_start_matches('/')
+        } else {
+            path
+        };
+        if !rest.starts_with(self.prefix) {
+            return Ok(false);
+        }
+        for planner in self.planners {
+            if planner.plan(ctx, input, plan)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn plan_universal_step(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &PlanInput<'_>,
+        features: &FeatureControls,
+        step: &crate::plan::universal::Step,
+        index: usize,
+    ) -> Result<Option<PlannedStep>> {
+        for planner in self.planners {
+            if let Some(planned) = planner.plan_universal_step(ctx, input, features, step, index)? {
+                return Ok(Some(planned));
+            }
+        }
+        Ok(None)
+    }
+}
+
 impl Plan {
     /// A plan with no steps yet, for a request with these controls.
     pub fn new(features: FeatureControls) -> Plan {
