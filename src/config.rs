@@ -361,10 +361,10 @@ impl Config {
             }
         };
         let cache_ttl_s = raw.cache_ttl_s.unwrap_or(0);
-        if cache_ttl_s > crate::call::request::CACHE_TTL_LIMIT_S {
+        if cache_ttl_s > crate::policy::cache::CACHE_TTL_LIMIT_S {
             return Err(invalid(format!(
                 "cache_ttl_s must be at most {} seconds, got {cache_ttl_s}",
-                crate::call::request::CACHE_TTL_LIMIT_S
+                crate::policy::cache::CACHE_TTL_LIMIT_S
             )));
         }
         let at_least_one = |what: &str, v: Option<u64>, default: u64| -> Result<u64> {

@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
+use aigw::call::exchange::CallRecord;
 use aigw::error::Result;
-use aigw::gateway::{
-    Finished, NextStep, Plan, PlannedStep, StepSource, Trace, Verdict, read_whole,
-};
+use aigw::gateway::{Finished, NextStep, Plan, PlannedStep, StepSource, Verdict, read_whole};
 use aigw::routing::{ModelChoice, Outcome, RequestFacts, RouteWalk, route_headers};
 use aigw::transport::io_scope::IoScope;
 use aigw::{ErrorKind, Gateway, Request, Response};
@@ -95,7 +94,7 @@ fn gateway(mock: &MockServer, big_fault: &str, extra: &str) -> Gateway {
 
 struct Ran {
     result: Result<Response>,
-    trace: Trace,
+    trace: CallRecord,
 }
 
 fn run_route(gw: &Gateway, metadata: Value) -> Ran {
@@ -120,7 +119,7 @@ fn run_route(gw: &Gateway, metadata: Value) -> Ran {
         tried: 0,
     };
     let scope = IoScope::enter(None);
-    let mut trace = Trace::new(std::time::Instant::now());
+    let mut trace = CallRecord::new(std::time::Instant::now());
     let limit = gw.config().max_response_body_bytes;
     let finished = gw.run_steps(
         &plan,
@@ -310,7 +309,7 @@ fn a_stream_through_a_route_falls_back_before_its_first_event() {
         tried: 0,
     };
     let scope = IoScope::enter(None);
-    let mut trace = Trace::new(std::time::Instant::now());
+    let mut trace = CallRecord::new(std::time::Instant::now());
     let mut sink = Collect::default();
     let head =
         aigw::stream::run_stream_steps(&gw, &plan, &mut source, &scope, &mut trace, &mut sink)

@@ -4,21 +4,23 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::call::gateway::{
-    Finished, Gateway, Plan, PlannedStep, Trace, Verdict, is_fatal, millis, read_whole,
+    Finished, Gateway, Plan, PlannedStep, Verdict, is_fatal, millis, read_whole,
 };
 use crate::call::request::Request;
 use crate::call::response::Response;
 use crate::call::stream::{StreamSink, is_event_stream, replay, run_stream, run_stream_steps};
-use crate::compat::CompatSink;
 use crate::compat::routed::RouteSteps;
+use crate::compat::{CompatSink, StepTranslations};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::sse::{SseEvent, is_error_event};
-use crate::observe::log::{LogRecord, redact_body, redact_path, rfc3339};
+use crate::http::sse::SseEvent;
+use crate::observe::log::{AttemptRecord, LogRecord, redact_body, redact_path, rfc3339};
 use crate::observe::metrics::Observation;
 use crate::policy::cache::{
     CACHE_STATUS_HEADER, CacheKey, CachedResponse, Lookup, compute_key, custom_key,
 };
-use crate::providers::usage::{StreamUsage, Usage, cost, usage_of_body};
+use crate::providers::adapter::{BY_SHAPE, Reports, adapter};
+use crate::providers::usage::{StreamUsage, Usage, cost};
+use crate::routing::RouteTaken;
 use crate::transport::io_scope::IoScope;
 
 pub use crate::http::headers::{EVENT_ID_HEADER, LOG_ID_HEADER};
@@ -33,22 +35,50 @@ pub(crate) enum Mode<'a> {
     Stream(&'a mut dyn StreamSink),
 }
 
-/// What the call learned, for the record.
-#[derive(Default)]
-struct Facts {
-    cached: bool,
-    usage: Usage,
+/// What one call learns as it runs: the run fills in the attempts, timings
+/// and step, the exchange the cache, usage, body and sizes. The log record
+/// and the metrics are made from it.
+#[derive(Debug)]
+pub struct CallRecord {
+    pub started: Instant,
+    pub attempts: Vec<AttemptRecord>,
+    /// When the serving response's head arrived.
+    pub ttfb: Option<Duration>,
+    /// The step of the latest attempt, served or not.
+    pub last_step: Option<usize>,
+    /// The dynamic route walked, and the elements it took (see `routing`).
+    pub route: Option<RouteTaken>,
+    /// The cache served the call.
+    pub cached: bool,
+    pub usage: Usage,
     /// The response body, when it is needed after the call (cache, logs).
-    body: Option<Vec<u8>>,
-    response_size: usize,
+    pub body: Option<Vec<u8>>,
+    pub response_size: usize,
     /// An error event that arrived after the stream committed: the call
     /// returns the head, but the record says it failed.
-    stream_error: Option<String>,
+    pub stream_error: Option<String>,
+}
+
+impl CallRecord {
+    pub fn new(started: Instant) -> CallRecord {
+        CallRecord {
+            started,
+            attempts: Vec::new(),
+            ttfb: None,
+            last_step: None,
+            route: None,
+            cached: false,
+            usage: Usage::default(),
+            body: None,
+            response_size: 0,
+            stream_error: None,
+        }
+    }
 }
 
 /// One call through the gateway: what it was asked, what it planned, and
-/// what it learned on the way (attempts and timings in `trace`, usage, cache
-/// and body in `facts`). The log record and the metrics are made from it.
+/// what it learned on the way (`record`). The log record and the metrics
+/// are made from it.
 pub(crate) struct Call<'g, 'r> {
     gw: &'g Gateway,
     request: &'r Request,
@@ -57,8 +87,7 @@ pub(crate) struct Call<'g, 'r> {
     stream: bool,
     /// `None` when planning failed.
     plan: Option<Plan>,
-    trace: Trace,
-    facts: Facts,
+    record: CallRecord,
 }
 
 /// Sends `request` through `gw`, whole or streamed: plan, cache, rate limit,
@@ -72,8 +101,7 @@ pub(crate) fn exchange(gw: &Gateway, request: &Request, mut mode: Mode<'_>) -> R
         created,
         stream: matches!(mode, Mode::Stream(_)),
         plan: None,
-        trace: Trace::new(Instant::now()),
-        facts: Facts::default(),
+        record: CallRecord::new(Instant::now()),
     };
     // Errors noted here belong to this call only.
     let _ = crate::store::shared::take_noted_error();
@@ -107,7 +135,7 @@ pub(crate) fn exchange(gw: &Gateway, request: &Request, mut mode: Mode<'_>) -> R
         Err(e) => Err(e),
     };
     if let Some(source) = source.as_mut() {
-        source.conclude(&mut plan, &mut call.trace);
+        source.conclude(&mut plan, &mut call.record);
     }
     call.plan = Some(plan);
     let cost = call.finish(&result);
@@ -155,8 +183,7 @@ impl Call<'_, '_> {
         let Call {
             gw,
             request,
-            trace,
-            facts,
+            record,
             ..
         } = self;
         let (gw, request) = (*gw, *request);
@@ -165,7 +192,7 @@ impl Call<'_, '_> {
         if let Some((key, _)) = &cache_plan {
             match gw.cache.lookup(key, scope.state())? {
                 Lookup::Hit(entry) => {
-                    facts.cached = true;
+                    record.cached = true;
                     let mut response = entry.response.clone();
                     response
                         .headers
@@ -173,12 +200,12 @@ impl Call<'_, '_> {
                     response
                         .headers
                         .extend(plan.response_headers.iter().cloned());
-                    facts.usage = entry.usage;
-                    facts.response_size = response.body.len();
-                    trace.last_step = Some(response.step);
-                    trace.ttfb = Some(trace.started.elapsed());
+                    record.usage = entry.usage;
+                    record.response_size = response.body.len();
+                    record.last_step = Some(response.step);
+                    record.ttfb = Some(record.started.elapsed());
                     if wants_payloads(gw, plan) {
-                        facts.body = Some(response.body.clone());
+                        record.body = Some(response.body.clone());
                     }
                     return match mode {
                         Mode::Whole => Ok(response),
@@ -218,11 +245,15 @@ impl Call<'_, '_> {
         }
 
         let keep_body = claim.is_some() || wants_payloads(gw, plan);
+        // How the serving step's provider reports usage and errors.
+        let routed = source.as_deref().map(RouteSteps::translations);
+        let plan: &Plan = plan;
+        let reports_of = |step: usize| reports_of(plan, routed.as_ref(), step);
         let (response, body) = match mode {
             Mode::Whole => {
-                let response = run_whole(gw, plan, scope, trace, source)?;
-                facts.usage = usage_of_body(&response.body);
-                facts.response_size = response.body.len();
+                let response = run_whole(gw, plan, scope, record, source)?;
+                record.usage = (reports_of(response.step).usage_of_body)(&response.body);
+                record.response_size = response.body.len();
                 let body = keep_body.then(|| response.body.clone());
                 (response, body)
             }
@@ -240,6 +271,8 @@ impl Call<'_, '_> {
                     capture_limit,
                     plain: None,
                     error_event: None,
+                    reports_of: &reports_of,
+                    reports: &BY_SHAPE,
                 };
                 // The unified API (src/compat) translates streams on the way.
                 let wrapped = match source.as_deref() {
@@ -249,37 +282,37 @@ impl Call<'_, '_> {
                 let head = match wrapped {
                     Ok(mut compat) => {
                         let run = match source {
-                            Some(s) => run_stream_steps(gw, plan, s, scope, trace, &mut compat),
-                            None => run_stream(gw, plan, scope, trace, &mut compat),
+                            Some(s) => run_stream_steps(gw, plan, s, scope, record, &mut compat),
+                            None => run_stream(gw, plan, scope, record, &mut compat),
                         }
                         .map_err(|e| compat.take_failure().unwrap_or(e))
                         .and_then(|head| compat.finish().map(|()| head));
                         // The hub's usage counts cached input; prefer it.
                         if let Some(u) = compat.usage() {
-                            facts.usage = crate::compat::log_usage(u);
+                            record.usage = crate::compat::log_usage(u);
                         }
                         run?
                     }
-                    Err(tap) => run_stream(gw, plan, scope, trace, tap)?,
+                    Err(tap) => run_stream(gw, plan, scope, record, tap)?,
                 };
-                if facts.usage.is_empty() {
-                    facts.usage = match &tap.plain {
+                if record.usage.is_empty() {
+                    record.usage = match &tap.plain {
                         // Not an event stream: the usage is in the whole body.
-                        Some(plain) => usage_of_body(plain),
+                        Some(plain) => (tap.reports.usage_of_body)(plain),
                         None => tap.usage.usage(),
                     };
                 }
-                facts.response_size = tap.bytes;
-                facts.stream_error = tap.error_event;
+                record.response_size = tap.bytes;
+                record.stream_error = tap.error_event;
                 (head, tap.body)
             }
         };
         let mut body = body;
-        let served = trace.ttfb.is_some();
+        let served = record.ttfb.is_some();
         if let (Some(claim), Some((_, ttl))) = (claim, cache_plan) {
             let storable = body.as_ref().is_some_and(|b| gw.cache.fits(b.len()));
             // A stream that reported an error after it started is not a success to replay.
-            if served && response.is_success() && storable && facts.stream_error.is_none() {
+            if served && response.is_success() && storable && record.stream_error.is_none() {
                 // The log needs the body afterwards only for payloads.
                 let stored_body = if wants_payloads(gw, plan) {
                     body.clone().unwrap_or_default()
@@ -301,11 +334,11 @@ impl Call<'_, '_> {
                     body: stored_body,
                     step: response.step,
                 };
-                claim.fulfil(CachedResponse::new(stored, ttl, facts.usage));
+                claim.fulfil(CachedResponse::new(stored, ttl, record.usage));
             }
             // Otherwise the claim drops: waiters go to the upstream themselves.
         }
-        facts.body = body;
+        record.body = body;
         Ok(response)
     }
 
@@ -319,14 +352,13 @@ impl Call<'_, '_> {
             created,
             stream,
             plan,
-            trace,
-            facts,
+            record,
         } = self;
         let plan = plan.as_ref();
-        let duration = trace.started.elapsed();
+        let duration = record.started.elapsed();
         let step_index = match result {
             Ok(r) => Some(r.step),
-            Err(_) => trace.last_step,
+            Err(_) => record.last_step,
         };
         let step: Option<&PlannedStep> = plan.and_then(|p| {
             step_index
@@ -338,33 +370,33 @@ impl Call<'_, '_> {
         let (status_code, success, error) = match result {
             Ok(r) => (
                 Some(r.status),
-                r.is_success() && facts.stream_error.is_none(),
-                facts.stream_error.clone(),
+                r.is_success() && record.stream_error.is_none(),
+                record.stream_error.clone(),
             ),
             Err(e) => (None, false, Some(e.message.clone())),
         };
         let custom_cost = plan.and_then(|p| p.features.custom_cost);
         // A cache hit spends nothing.
-        let cost = if facts.cached {
+        let cost = if record.cached {
             Some(0.0)
         } else {
-            cost(model.as_deref(), facts.usage, custom_cost)
+            cost(model.as_deref(), record.usage, custom_cost)
         };
 
         gw.metrics.observe(Observation {
             provider: provider.clone().unwrap_or_else(|| "unknown".into()),
             model: model.clone().unwrap_or_default(),
             success,
-            cached: facts.cached,
-            tokens_in: if facts.cached {
+            cached: record.cached,
+            tokens_in: if record.cached {
                 0
             } else {
-                facts.usage.tokens_in.unwrap_or(0)
+                record.usage.tokens_in.unwrap_or(0)
             },
-            tokens_out: if facts.cached {
+            tokens_out: if record.cached {
                 0
             } else {
-                facts.usage.tokens_out.unwrap_or(0)
+                record.usage.tokens_out.unwrap_or(0)
             },
             cost: cost.unwrap_or(0.0),
             seconds: duration.as_secs_f64(),
@@ -387,29 +419,29 @@ impl Call<'_, '_> {
             step: result.as_ref().ok().map(|r| r.step),
             status_code,
             success,
-            cached: facts.cached,
+            cached: record.cached,
             duration_ms: millis(duration),
-            ttfb_ms: trace.ttfb.map(millis),
-            tokens_in: facts.usage.tokens_in,
-            tokens_out: facts.usage.tokens_out,
+            ttfb_ms: record.ttfb.map(millis),
+            tokens_in: record.usage.tokens_in,
+            tokens_out: record.usage.tokens_out,
             cost,
             metadata: features.and_then(|f| f.metadata.clone()),
             event_id: features.and_then(|f| f.event_id.clone()),
             stream: *stream,
             request_size: request.body.len(),
-            response_size: facts.response_size,
+            response_size: record.response_size,
             error,
             shared_state_error: crate::store::shared::take_noted_error(),
-            attempts: trace.attempts.clone(),
-            route: trace.route.as_ref().map(|r| r.name.clone()),
-            route_elements: trace
+            attempts: record.attempts.clone(),
+            route: record.route.as_ref().map(|r| r.name.clone()),
+            route_elements: record
                 .route
                 .as_ref()
                 .map(|r| r.elements.clone())
                 .unwrap_or_default(),
             request_body: payloads.then(|| truncate(redact_body(&request.body))),
             response_body: if payloads {
-                facts
+                record
                     .body
                     .as_deref()
                     .map(|b| truncate(String::from_utf8_lossy(b).into_owned()))
@@ -426,7 +458,7 @@ fn run_whole(
     gw: &Gateway,
     plan: &Plan,
     scope: &IoScope,
-    trace: &mut Trace,
+    record: &mut CallRecord,
     source: Option<&mut RouteSteps<'_>>,
 ) -> Result<Response> {
     let limit = gw.config.max_response_body_bytes;
@@ -439,8 +471,8 @@ fn run_whole(
         Err(e) => Verdict::Failed(e),
     };
     let finished = match source {
-        Some(source) => gw.run_steps(plan, source, scope, trace, &mut judge),
-        None => gw.run(plan, scope, trace, &mut judge),
+        Some(source) => gw.run_steps(plan, source, scope, record, &mut judge),
+        None => gw.run(plan, scope, record, &mut judge),
     }?;
     Ok(match finished {
         Finished::Served(r) | Finished::Exhausted(r) => r,
@@ -464,7 +496,20 @@ fn truncate(mut s: String) -> String {
 
 /// The model a step asks for (see [`crate::providers::adapter::Adapter::model_of`]).
 pub fn model_of(step: &PlannedStep) -> Option<String> {
-    crate::providers::adapter::adapter(&step.target.provider).model_of(&step.target.url, &step.body)
+    adapter(&step.target.provider).model_of(&step.target.url, &step.body)
+}
+
+/// How the provider of step `index` reports usage and errors: the step's
+/// adapter, from the plan or (a route walk's steps) their translations.
+fn reports_of(plan: &Plan, routed: Option<&StepTranslations>, index: usize) -> &'static Reports {
+    let provider = match routed {
+        Some(steps) => steps
+            .borrow()
+            .get(index)
+            .and_then(|s| s.as_ref().map(|s| adapter(&s.provider))),
+        None => plan.steps.get(index).map(|s| adapter(&s.target.provider)),
+    };
+    provider.map_or(&BY_SHAPE, |a| a.reports)
 }
 
 /// Watches a stream on its way to the caller: usage from events, the body
@@ -480,6 +525,10 @@ struct Tap<'a> {
     plain: Option<Vec<u8>>,
     /// The first error event after commit, described for the record.
     error_event: Option<String>,
+    /// The adapter reports of a step's provider, by step index.
+    reports_of: &'a dyn Fn(usize) -> &'static Reports,
+    /// The serving step's, once its head arrived.
+    reports: &'static Reports,
 }
 
 /// How much of a streamed non-SSE body is kept to read its usage.
@@ -487,6 +536,7 @@ const PLAIN_USAGE_LIMIT: usize = 1024 * 1024;
 
 impl StreamSink for Tap<'_> {
     fn on_response(&mut self, head: &Response) -> bool {
+        self.reports = (self.reports_of)(head.step);
         if !is_event_stream(head) {
             self.plain = Some(Vec::new());
         }
@@ -515,8 +565,8 @@ impl StreamSink for Tap<'_> {
     }
 
     fn on_event(&mut self, event: &SseEvent<'_>) -> bool {
-        self.usage.event(&event.data);
-        if self.error_event.is_none() && is_error_event(event) {
+        self.usage.add((self.reports.usage_of_event)(&event.data));
+        if self.error_event.is_none() && (self.reports.is_error_event)(event) {
             self.error_event = Some(describe_error_event(event));
         }
         self.inner.on_event(event)

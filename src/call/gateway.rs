@@ -5,25 +5,39 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::call::exchange::{Mode, exchange};
-use crate::call::request::{FeatureControls, Request, split_controls};
+use crate::call::exchange::{CallRecord, Mode, exchange};
+use crate::call::request::{Request, split_controls};
 use crate::call::response::Response;
-use crate::call::retry::{backoff_delay, is_retryable_status, parse_retry_after};
 use crate::call::stream::StreamSink;
-use crate::config::{Config, Settings};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::log::{AttemptRecord, LogCallback, LogFilter, LogStore};
 use crate::observe::metrics::Metrics;
-use crate::plan::universal::parse_steps;
+use crate::plan::step::{PlanContext, PlanInput, Planner, check_size};
 use crate::policy::cache::ResponseCache;
 use crate::policy::ratelimit::RateLimiter;
-use crate::providers::provider::{Providers, Target, split_path};
+use crate::policy::retry::{backoff_delay, is_retryable_status, parse_retry_after};
+use crate::providers::provider::Providers;
 use crate::routing::{RequestFacts, RouteWalk, Router};
 use crate::store::{CacheStore, CooldownStore, CounterStore, MemoryStore};
 use crate::transport::io_scope::{IoScope, IoState};
 use crate::transport::{Upstream, UpstreamResponse, classify};
 
 pub use crate::http::headers::STEP_HEADER;
+// The step vocabulary, named where `run_steps` is (compat, tests).
+pub use crate::plan::step::{ListSteps, NextStep, Plan, PlannedStep, StepSource};
+
+/// The plan sources, asked in this order: the Universal Endpoint, the
+/// unified API's (`compat/` paths: routes, then one-step requests), then
+/// provider endpoints (last: they take every other path). A new plan source
+/// is a new entry, here or in a group such as `compat::planner::PLANNERS`.
+pub const PLANNERS: &[&dyn Planner] = &[
+    &crate::plan::universal::UniversalPlanner,
+    &crate::compat::planner::PLANNERS,
+    &crate::plan::endpoint::EndpointPlanner,
+];
+// The run loop's vocabulary, named where `run_steps` is (tests, compat).
+pub use crate::policy::retry::Verdict;
 
 /// A configured gateway. Shareable across threads (`Sync`): sends through one
 /// gateway share its connection pool, cache, rate limit, logs and metrics.
@@ -42,141 +56,6 @@ pub struct Gateway {
     pub(crate) router: Router,
     pub(crate) logs: LogStore,
     pub(crate) metrics: Metrics,
-}
-
-/// One step of a plan, ready to send.
-#[derive(Clone)]
-pub struct PlannedStep {
-    pub index: usize,
-    pub target: Target,
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub settings: Settings,
-    /// Headers this step adds to the response it serves (a routed step:
-    /// `cf-aig-route`, `cf-aig-provider`, `cf-aig-model`).
-    pub response_headers: Vec<(String, String)>,
-    /// The unified API (src/compat): how to translate this step's answer back.
-    pub compat: Option<std::sync::Arc<crate::compat::CompatStep>>,
-}
-
-// By hand: the headers may carry credentials (the caller's or stored keys).
-impl std::fmt::Debug for PlannedStep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                let secret = crate::http::headers::is_secret(n);
-                (n.as_str(), if secret { "<redacted>" } else { v.as_str() })
-            })
-            .collect();
-        f.debug_struct("PlannedStep")
-            .field("index", &self.index)
-            .field("target", &self.target)
-            .field("method", &self.method)
-            .field("headers", &headers)
-            .field("body_len", &self.body.len())
-            .field("settings", &self.settings)
-            .field("response_headers", &self.response_headers)
-            .field("compat", &self.compat)
-            .finish()
-    }
-}
-
-/// What a request turns into before anything is sent.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub steps: Vec<PlannedStep>,
-    /// Universal requests report their step in a `cf-aig-step` header.
-    pub universal: bool,
-    /// The request's cache, log and cost controls.
-    pub features: FeatureControls,
-    /// Headers the gateway adds to the response (log id, cache status, ...).
-    pub response_headers: Vec<(String, String)>,
-    /// A unified request for `dynamic/<route>`: `steps` starts empty and is
-    /// planned as the route is walked (see `compat::routed`).
-    pub route: Option<Arc<crate::compat::routed::RoutedRequest>>,
-}
-
-/// Where [`Gateway::run_steps`] takes its steps from, one at a time: a
-/// plan's list ([`ListSteps`]), or a route walk that evaluates its graph as
-/// it goes (compat's `dynamic/<route>`, see [`crate::routing`]).
-pub trait StepSource {
-    /// The first step, or the next one once the previous step's attempts
-    /// failed; `None` when there is none left. An error ends the run (it
-    /// is the call's error when no step was tried yet).
-    fn next_step(&mut self) -> Result<Option<NextStep<'_>>>;
-}
-
-/// A step to try, and whether it is the last choice left.
-pub struct NextStep<'s> {
-    pub step: &'s PlannedStep,
-    /// No step can follow this one: cooldowns never skip it.
-    pub last: bool,
-}
-
-/// A plan's steps, in order.
-pub struct ListSteps<'a> {
-    steps: &'a [PlannedStep],
-    next: usize,
-}
-
-impl<'a> ListSteps<'a> {
-    pub fn new(steps: &'a [PlannedStep]) -> ListSteps<'a> {
-        ListSteps { steps, next: 0 }
-    }
-}
-
-impl StepSource for ListSteps<'_> {
-    fn next_step(&mut self) -> Result<Option<NextStep<'_>>> {
-        let step = self.steps.get(self.next);
-        self.next += 1;
-        Ok(step.map(|step| NextStep {
-            step,
-            last: self.next >= self.steps.len(),
-        }))
-    }
-}
-
-/// What happened during a run, for the log record.
-#[derive(Debug)]
-pub struct Trace {
-    pub started: Instant,
-    pub attempts: Vec<AttemptRecord>,
-    /// When the serving response's head arrived.
-    pub ttfb: Option<Duration>,
-    /// The step of the latest attempt, served or not.
-    pub last_step: Option<usize>,
-    /// The dynamic route walked, and the elements it took (see `routing`).
-    pub route: Option<crate::routing::RouteTaken>,
-}
-
-impl Trace {
-    pub fn new(started: Instant) -> Trace {
-        Trace {
-            started,
-            attempts: Vec::new(),
-            ttfb: None,
-            last_step: None,
-            route: None,
-        }
-    }
-}
-
-/// How one attempt ended, as judged by the code reading the response.
-pub enum Verdict {
-    /// This response serves the request: stop here.
-    Served(Response),
-    /// An HTTP response that does not serve the request (non-2xx, or a 2xx
-    /// stream whose first event is an error). Retried if its status is
-    /// retryable, then the next step runs; kept as the latest HTTP response.
-    Rejected(Response),
-    /// The attempt failed before anything was delivered: retry, then fall back.
-    Failed(Error),
-    /// Stop everything and fail the call (cancelled, aborted, too large, or a
-    /// stream that broke after delivering data).
-    Fatal(Error),
 }
 
 /// How a plan's run ended, when it did not fail outright.
@@ -270,190 +149,36 @@ impl Gateway {
 
     /// Turns a request into steps, checking everything that can be checked
     /// before the network: path, providers, Universal body, controls, sizes.
+    /// The first of [`PLANNERS`] that recognises the request plans it.
     pub fn plan(&self, request: &Request) -> Result<Plan> {
         let (request_controls, forward) = split_controls(&request.headers)?;
-        let base = self.config.controls.over(&request_controls.retry);
-        let features = request_controls.features;
-        let body_limit = self.config.max_request_body_bytes;
-        let check_size = |len: usize, what: &str| {
-            if len as u64 > body_limit {
-                Err(Error::new(
-                    ErrorKind::BodyTooLarge,
-                    format!("{what} is {len} bytes, over the limit of {body_limit} bytes"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        check_size(request.body.len(), "the request body")?;
-
-        let path = request.path.trim();
-        if path.is_empty() || path == "/" {
-            if !request.method.eq_ignore_ascii_case("POST") {
-                return Err(Error::invalid_request(format!(
-                    "the Universal Endpoint takes POST, not {}",
-                    request.method
-                )));
-            }
-            let steps = parse_steps(&request.body)?;
-            let mut planned = Vec::with_capacity(steps.len());
-            for (index, step) in steps.into_iter().enumerate() {
-                let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
-                // The unified API's step (src/compat).
-                if step.provider == "compat" {
-                    planned.push(
-                        self.plan_compat_step(&step, &forward, &base, &features, index)
-                            .map_err(in_step)?,
-                    );
-                    continue;
-                }
-                let target = self
-                    .providers
-                    .target(&step.provider, &step.endpoint)
-                    .map_err(in_step)?;
-                let (header_controls, step_headers) =
-                    split_controls(&step.headers).map_err(in_step)?;
-                let settings = base
-                    .over(&header_controls.retry)
-                    .over(&step.config)
-                    .resolve();
-                let body = step.body.unwrap_or_default();
-                check_size(body.len(), &format!("step {index}'s query"))?;
-                let mut headers = merge_headers(&forward, &step_headers);
-                if !body.is_empty() && !has_header(&headers, "content-type") {
-                    headers.push(("Content-Type".into(), "application/json".into()));
-                }
-                self.apply_stored_key(&target, &mut headers);
-                planned.push(PlannedStep {
-                    index,
-                    target,
-                    method: "POST".into(),
-                    headers,
-                    body,
-                    settings,
-                    response_headers: Vec::new(),
-                    compat: None,
-                });
-            }
-            return Ok(Plan {
-                steps: planned,
-                universal: true,
-                features,
-                response_headers: Vec::new(),
-                route: None,
-            });
-        }
-
-        // The unified API (src/compat): one translated step.
-        if let Some(caller) = crate::compat::Caller::for_path(path) {
-            let drop = features.drop_params.unwrap_or(self.config.drop_params);
-            let settings = base.resolve();
-            if let Some(routed) = crate::compat::routed::plan(
-                self,
-                caller,
-                &request.body,
-                &forward,
-                drop,
-                &settings,
-                features.metadata.as_ref(),
-            )? {
-                return Ok(Plan {
-                    steps: Vec::new(),
-                    universal: false,
-                    features,
-                    response_headers: Vec::new(),
-                    route: Some(Arc::new(routed)),
-                });
-            }
-            let step = crate::compat::plan_step(
-                &self.providers,
-                &self.config,
-                caller,
-                &request.body,
-                forward,
-                drop,
-                0,
-                settings,
-            )?;
-            return Ok(Plan {
-                steps: vec![step],
-                universal: false,
-                features,
-                response_headers: Vec::new(),
-                route: None,
-            });
-        }
-
-        let (slug, rest) = split_path(path)?;
-        let target = self.providers.target(slug, rest)?;
-        let mut headers = forward;
-        self.apply_stored_key(&target, &mut headers);
-        Ok(Plan {
-            steps: vec![PlannedStep {
-                index: 0,
-                target,
-                method: request.method.clone(),
-                headers,
-                body: crate::alloc::try_copy(&request.body, "the request body")?,
-                settings: base.resolve(),
-                response_headers: Vec::new(),
-                compat: None,
-            }],
-            universal: false,
-            features,
-            response_headers: Vec::new(),
-            route: None,
-        })
-    }
-
-    /// BYOK: the stored key for the target's provider, unless the request
-    /// carries a credential of its own.
-    fn apply_stored_key(&self, target: &Target, headers: &mut Vec<(String, String)>) {
-        crate::providers::credentials::apply_stored(
-            self.config.provider_keys.get(&target.provider),
-            &target.provider,
-            &target.url,
-            headers,
-        );
-    }
-
-    /// A Universal step with provider `compat`: its endpoint names the
-    /// unified format, its query is the unified request.
-    fn plan_compat_step(
-        &self,
-        step: &crate::plan::universal::Step,
-        forward: &[(String, String)],
-        base: &crate::config::Controls,
-        features: &FeatureControls,
-        index: usize,
-    ) -> Result<PlannedStep> {
-        let caller = crate::compat::Caller::for_endpoint(&step.endpoint).ok_or_else(|| {
-            Error::invalid_request(format!(
-                "compat endpoint {:?} is not chat/completions, embeddings or messages",
-                step.endpoint
-            ))
+        check_size(&self.config, request.body.len(), || {
+            "the request body".into()
         })?;
-        let (header_controls, step_headers) = split_controls(&step.headers)?;
-        let settings = base
-            .over(&header_controls.retry)
-            .over(&step.config)
-            .resolve();
-        let body = step.body.clone().unwrap_or_default();
-        let drop = header_controls
-            .features
-            .drop_params
-            .or(features.drop_params)
-            .unwrap_or(self.config.drop_params);
-        crate::compat::plan_step(
-            &self.providers,
-            &self.config,
-            caller,
-            &body,
-            merge_headers(forward, &step_headers),
-            drop,
-            index,
-            settings,
-        )
+        let mut input = PlanInput {
+            method: &request.method,
+            path: request.path.trim(),
+            body: &request.body,
+            forward,
+            base: self.config.controls.over(&request_controls.retry),
+        };
+        let mut plan = Plan::new(request_controls.features);
+        let ctx = PlanContext {
+            config: &self.config,
+            providers: &self.providers,
+            router: &self.router,
+            planners: PLANNERS,
+        };
+        for planner in PLANNERS {
+            if planner.plan(&ctx, &mut input, &mut plan)? {
+                return Ok(plan);
+            }
+        }
+        // Unreachable while `EndpointPlanner` is last: it plans or refuses every path.
+        Err(Error::invalid_request(format!(
+            "no plan for path {:?}",
+            input.path
+        )))
     }
 
     /// Runs a plan: each step's attempts in order, then the next step, until
@@ -463,10 +188,10 @@ impl Gateway {
         &self,
         plan: &Plan,
         scope: &IoScope,
-        trace: &mut Trace,
+        record: &mut CallRecord,
         judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
     ) -> Result<Finished> {
-        self.run_steps(plan, &mut ListSteps::new(&plan.steps), scope, trace, judge)
+        self.run_steps(plan, &mut ListSteps::new(&plan.steps), scope, record, judge)
     }
 
     /// [`Gateway::run`] with the steps taken from `source` as they are
@@ -476,7 +201,7 @@ impl Gateway {
         plan: &Plan,
         source: &mut dyn StepSource,
         scope: &IoScope,
-        trace: &mut Trace,
+        record: &mut CallRecord,
         judge: &mut dyn FnMut(&PlannedStep, UpstreamResponse, &IoState) -> Verdict,
     ) -> Result<Finished> {
         let state = scope.state();
@@ -518,7 +243,7 @@ impl Gateway {
             let cooling = if next.last {
                 None
             } else {
-                cooldowns.cooling_skip(step)?
+                cooldowns.cooling_skip(&step.target, &step.body)?
             };
             if let Some(left) = cooling {
                 // As if it had failed at once: the next choice runs.
@@ -526,7 +251,7 @@ impl Gateway {
                     "skipped: cooling down for {} s more after failing repeatedly",
                     left.as_secs().max(1)
                 );
-                trace.attempts.push(AttemptRecord {
+                record.attempts.push(AttemptRecord {
                     step: step.index,
                     provider: step.target.provider.clone(),
                     status_code: None,
@@ -556,7 +281,7 @@ impl Gateway {
                     })?;
                 }
                 attempts_made += 1;
-                trace.last_step = Some(step.index);
+                record.last_step = Some(step.index);
                 let attempt_started = Instant::now();
                 let mut head_at = None;
                 state.reset_fired();
@@ -593,17 +318,17 @@ impl Gateway {
                     Verdict::Served(r) | Verdict::Rejected(r) => (Some(r.status), None),
                     Verdict::Failed(e) | Verdict::Fatal(e) => (None, Some(e.message.clone())),
                 };
-                trace.attempts.push(AttemptRecord {
+                record.attempts.push(AttemptRecord {
                     step: step.index,
                     provider: step.target.provider.clone(),
                     status_code,
                     error,
                     duration_ms: millis(attempt_started.elapsed()),
                 });
-                cooldowns.note_for_cooldown(step, &verdict);
+                cooldowns.note_for_cooldown(&step.target, &step.body, &verdict);
                 match verdict {
                     Verdict::Served(response) => {
-                        trace.ttfb = head_at.map(|t| t - trace.started);
+                        record.ttfb = head_at.map(|t| t - record.started);
                         return Ok(Finished::Served(response));
                     }
                     // Name where a cancel struck; other fatal errors say so already.
@@ -689,20 +414,6 @@ fn sleep_unless_cancelled(wait: Duration, state: &IoState) -> Result<()> {
         std::thread::sleep((until - now).min(crate::transport::io_scope::POLL_SLICE));
     }
 }
-
-/// Request-level headers with the step's laid over them: a step header
-/// replaces every request header of the same name.
-fn merge_headers(request: &[(String, String)], step: &[(String, String)]) -> Vec<(String, String)> {
-    let mut merged: Vec<(String, String)> = request
-        .iter()
-        .filter(|(n, _)| !has_header(step, n))
-        .cloned()
-        .collect();
-    merged.extend(step.iter().cloned());
-    merged
-}
-
-use crate::http::headers::has_header;
 
 /// Converts the head and reads the whole body, at most `limit` bytes. Nothing
 /// has been delivered yet, so a body that stalls past the idle timeout is a

@@ -1,12 +1,16 @@
-//! One call through the gateway: the `Gateway` itself and its send loop
-//! (`gateway`), the end-to-end exchange (cache, rate limit, log), streaming,
-//! retry and cancel, and the request/response types. May depend on every
-//! other layer (plan, providers, policy, observe, http, transport, store).
+//! One call through the gateway: the `Gateway` itself, its planners list and
+//! send loop (`gateway`), the end-to-end exchange (`exchange`: the `Call`
+//! and the `CallRecord` the run fills, then cache, log record, metrics),
+//! streaming (`stream`) and the request type (`request`). May depend on
+//! every layer below (compat, plan, routing, policy, observe, providers,
+//! store, transport, http); only ffi and server depend on it.
 
-pub mod cancel;
 pub mod exchange;
 pub mod gateway;
 pub mod request;
-pub mod response;
-pub mod retry;
 pub mod stream;
+
+// The value types a call passes around live in the layers below; named
+// here too for the layers above (server, compat, ffi).
+pub use crate::http::response;
+pub use crate::transport::cancel;

@@ -5,7 +5,8 @@
 //! commits to a step when its response is 2xx and, for `text/event-stream`,
 //! its first content event has arrived and is not an error event (for other
 //! bodies the 2xx head is the commit point). Lifecycle events of the known
-//! dialects ([`crate::providers::dialect`]) are held until then and delivered first.
+//! dialects ([`crate::providers::dialect`], as the step's provider adapter
+//! reports them) are held until then and delivered first.
 //! Until commit the attempt is judged as in [`Gateway::send`]; after it, a
 //! failure (or a known dialect's stream ending before its end marker) ends
 //! the call with [`ErrorKind::StreamInterrupted`] and what was delivered
@@ -13,16 +14,16 @@
 
 use std::io::Read;
 
+use crate::call::exchange::CallRecord;
 use crate::call::gateway::{
-    Finished, Gateway, ListSteps, Plan, PlannedStep, StepSource, Trace, Verdict, is_fatal,
-    read_whole, response_head,
+    Finished, Gateway, ListSteps, Plan, PlannedStep, StepSource, Verdict, is_fatal, read_whole,
+    response_head,
 };
 use crate::call::response::Response;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::sse::{DEFAULT_MAX_EVENT_BYTES, OwnedEvent, SseEvent, SseParser};
-use crate::providers::dialect::{
-    Dialect, EventClass, classify as classify_event, is_end, recognise,
-};
+use crate::providers::adapter::{Reports, adapter};
+use crate::providers::dialect::{Dialect, EventClass};
 use crate::transport::classify;
 use crate::transport::io_scope::{Fired, IoScope, IoState};
 
@@ -52,11 +53,11 @@ pub(crate) fn run_stream(
     gateway: &Gateway,
     plan: &Plan,
     scope: &IoScope,
-    trace: &mut Trace,
+    record: &mut CallRecord,
     sink: &mut dyn StreamSink,
 ) -> Result<Response> {
     let mut steps = ListSteps::new(&plan.steps);
-    run_stream_steps(gateway, plan, &mut steps, scope, trace, sink)
+    run_stream_steps(gateway, plan, &mut steps, scope, record, sink)
 }
 
 /// `run_stream` with the steps taken from `src` as they are needed (a
@@ -66,12 +67,12 @@ pub fn run_stream_steps(
     plan: &Plan,
     src: &mut dyn StepSource,
     scope: &IoScope,
-    trace: &mut Trace,
+    record: &mut CallRecord,
     sink: &mut dyn StreamSink,
 ) -> Result<Response> {
     let body_limit = gateway.config().max_response_body_bytes;
     let event_limit = event_limit(gateway);
-    let finished = gateway.run_steps(plan, src, scope, trace, &mut |step, upstream, state| {
+    let finished = gateway.run_steps(plan, src, scope, record, &mut |step, upstream, state| {
         if !upstream.status().is_success() {
             return match read_whole(plan, step, upstream, body_limit, state) {
                 Ok(r) => Verdict::Rejected(r),
@@ -89,6 +90,7 @@ pub fn run_stream_steps(
             reader: body.into_with_config().limit(u64::MAX).reader(),
             parser: SseParser::new(event_limit),
             buf: vec![0; READ_SIZE],
+            reports: adapter(&step.target.provider).reports,
             dialect: None,
             ended: false,
         };
@@ -179,6 +181,8 @@ struct Attempt<'a> {
     reader: ureq::BodyReader<'static>,
     parser: SseParser,
     buf: Vec<u8>,
+    /// How the step's provider marks errors, dialects and stream ends.
+    reports: &'static Reports,
     /// The stream's dialect, once an event showed it.
     dialect: Option<Dialect>,
     /// The dialect's end marker has arrived.
@@ -257,13 +261,13 @@ impl Attempt<'_> {
                 continue;
             }
             let mut failure = None;
-            let (dialect, ended) = (&mut self.dialect, &mut self.ended);
+            let (dialect, ended, reports) = (&mut self.dialect, &mut self.ended, self.reports);
             let parsed = self.parser.feed(data, &mut |event| {
                 if dialect.is_none() {
-                    *dialect = recognise(event);
+                    *dialect = (reports.recognise)(event);
                 }
                 if let Some(d) = *dialect {
-                    *ended |= is_end(d, event);
+                    *ended |= (reports.is_end)(d, event);
                 }
                 match callback(state, "on_event", || sink.on_event(event)) {
                     Ok(()) => true,
@@ -285,7 +289,7 @@ impl Attempt<'_> {
     /// At the clean end of a committed stream: a known dialect that never
     /// sent its end marker was cut short, whatever the transport said.
     fn check_end(&self) -> Result<()> {
-        match self.dialect.and_then(Dialect::end_marker) {
+        match self.dialect.and_then(self.reports.end_marker) {
             Some(marker) if !self.ended => Err(Error::new(
                 ErrorKind::StreamInterrupted,
                 format!(
@@ -362,9 +366,9 @@ impl Attempt<'_> {
             for event in &events[judged..] {
                 let event = event.as_event();
                 if self.dialect.is_none() {
-                    self.dialect = recognise(&event);
+                    self.dialect = (self.reports.recognise)(&event);
                 }
-                match classify_event(self.dialect, &event) {
+                match (self.reports.classify)(self.dialect, &event) {
                     EventClass::Lifecycle => {}
                     EventClass::Error => return self.reject_error_stream(head, held, body_limit),
                     EventClass::Content | EventClass::End => {
@@ -381,6 +385,7 @@ impl Attempt<'_> {
         // Events after the commit point came in the same read: note an end
         // marker among them.
         if let Some(d) = self.dialect {
+            let is_end = self.reports.is_end;
             self.ended = events.iter().any(|e| is_end(d, &e.as_event()));
         }
 

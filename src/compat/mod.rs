@@ -13,6 +13,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod hub;
 pub mod openai;
+pub mod planner;
 pub mod routed;
 mod sink;
 

@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::{Caller, StepTranslations};
-use crate::call::gateway::{Gateway, NextStep, Plan, PlannedStep, StepSource, Trace};
+use crate::call::exchange::CallRecord;
+use crate::call::gateway::{Gateway, NextStep, Plan, PlannedStep, StepSource};
 use crate::config::Settings;
 use crate::error::{Error, ErrorKind, Result};
-use crate::routing::{ModelChoice, Outcome, ROUTE_HEADER, RequestFacts, RouteWalk};
+use crate::routing::{ModelChoice, Outcome, ROUTE_HEADER, RequestFacts, RouteWalk, Router};
 
 /// What a routed request's steps are planned from.
 pub struct RoutedRequest {
@@ -45,7 +46,7 @@ impl std::fmt::Debug for RoutedRequest {
 /// any upstream contact.
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
-    gw: &Gateway,
+    router: &Router,
     caller: Caller,
     body: &[u8],
     headers: &[(String, String)],
@@ -70,7 +71,7 @@ pub fn plan(
     else {
         return Ok(None);
     };
-    if gw.router.route(route).is_none() {
+    if router.route(route).is_none() {
         return Err(Error::new(
             ErrorKind::UnknownProvider,
             format!(
@@ -156,15 +157,15 @@ impl<'a> RouteSteps<'a> {
         Ok(step)
     }
 
-    /// After the run: records the walk in `trace` (a committed response
+    /// After the run: records the walk in `record` (a committed response
     /// takes its element's `success` output) and hands the steps to `plan`,
     /// so the log record names the provider and model that served.
-    pub fn conclude(&mut self, plan: &mut Plan, trace: &mut Trace) {
+    pub fn conclude(&mut self, plan: &mut Plan, record: &mut CallRecord) {
         // `ttfb` is set when a step's response committed.
-        if !self.steps.is_empty() && trace.ttfb.is_some() {
+        if !self.steps.is_empty() && record.ttfb.is_some() {
             let _ = self.walk.next(Some(Outcome::Served));
         }
-        trace.route = Some(self.walk.record());
+        record.route = Some(self.walk.record());
         plan.steps = std::mem::take(&mut self.steps);
     }
 

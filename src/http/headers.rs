@@ -3,6 +3,8 @@
 //! case-insensitive helpers every layer matches them with (no lowercased
 //! copies: names are compared with `eq_ignore_ascii_case`).
 
+use crate::error::{Error, Result};
+
 /// Prefix of the gateway's own control headers; never forwarded upstream.
 pub const CONTROL_PREFIX: &str = "cf-aig-";
 /// Response header naming the Universal step that served a response.
@@ -89,6 +91,30 @@ pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&
 }
 
 /// Owned header pairs from literals: the unit tests' way of writing headers.
+/// RFC 9110 `token`: what a method or header name may be made of.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Header names are tokens; values carry no CR, LF, NUL or other control
+/// characters except tab (which would let a value smuggle a second header).
+pub fn check_header(name: &str, value: &str) -> Result<()> {
+    if !is_token(name) {
+        return Err(Error::invalid_argument(format!(
+            "header name {name:?} is not an HTTP token"
+        )));
+    }
+    if value.chars().any(|c| c.is_ascii_control() && c != '\t') {
+        // The value is not echoed: it may be a credential.
+        return Err(Error::invalid_argument(format!(
+            "value of header {name:?} contains a control character"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

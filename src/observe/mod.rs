@@ -1,6 +1,7 @@
 //! What the gateway reports about calls: log records (`log`) and metrics
-//! (`metrics`). Depends on http, plan (to redact Universal bodies) and store
-//! (shared-state stats); never on `call`.
+//! (`metrics`), both made from a call's record by `call`. Depends on http,
+//! json (to redact Universal bodies) and store (shared-state stats); never
+//! on plan, policy or call.
 
 pub mod log;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! The Universal Endpoint's body: a JSON array of steps (or one step object),
-//! each naming a provider, an endpoint, headers and the provider's own body.
+//! each naming a provider, an endpoint, headers and the provider's own body,
+//! and its planner ([`UniversalPlanner`]).
 
 use std::borrow::Cow;
 
@@ -8,11 +9,17 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::call::request::check_header;
 use crate::config::{
     Controls, check_backoff, check_max_attempts, check_retry_delay, check_timeout,
 };
 use crate::error::{Error, Result};
+use crate::http::headers::check_header;
+use crate::http::headers::has_header;
+use crate::json::{FieldsError, object_fields};
+use crate::plan::controls::split_controls;
+use crate::plan::step::{
+    Plan, PlanContext, PlanInput, PlannedStep, Planner, apply_stored_key, check_size, merge_headers,
+};
 
 /// One step as the caller wrote it.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,50 +165,6 @@ fn string_field(name: &str, raw: &RawValue) -> Result<String, String> {
     serde_json::from_str(raw.get()).map_err(|_| format!("\"{name}\" must be a string"))
 }
 
-/// Why [`object_fields`] refused a JSON value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FieldsError {
-    NotAnObject,
-    /// A key written twice: which one would win is a guess, so neither does.
-    Duplicate(String),
-}
-
-/// A JSON object's members in the order written, values left raw, refusing
-/// a key that appears twice (as the config parser does).
-pub(crate) fn object_fields(raw: &RawValue) -> Result<Vec<(String, &RawValue)>, FieldsError> {
-    struct Members<'a>(Vec<(String, &'a RawValue)>);
-    impl<'de> Deserialize<'de> for Members<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct Visit;
-            impl<'de> serde::de::Visitor<'de> for Visit {
-                type Value = Members<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> Result<Members<'de>, A::Error> {
-                    let mut members = Vec::new();
-                    while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
-                        members.push(member);
-                    }
-                    Ok(Members(members))
-                }
-            }
-            d.deserialize_map(Visit)
-        }
-    }
-    let Members(members) = serde_json::from_str(raw.get()).map_err(|_| FieldsError::NotAnObject)?;
-    let mut seen = std::collections::HashSet::with_capacity(members.len());
-    for (key, _) in &members {
-        if !seen.insert(key.as_str()) {
-            return Err(FieldsError::Duplicate(key.clone()));
-        }
-    }
-    Ok(members)
-}
-
 fn parse_headers(raw: &RawValue) -> Result<Vec<(String, String)>, String> {
     let members = object_fields(raw).map_err(|e| match e {
         FieldsError::NotAnObject => "\"headers\" must be an object of strings".to_string(),
@@ -262,6 +225,82 @@ fn integer(what: &str, value: &Value) -> Result<u64, String> {
     value
         .as_u64()
         .ok_or_else(|| format!("{what} must be a non-negative integer, got {value}"))
+}
+
+/// The Universal Endpoint (`POST` to the gateway root): one step per entry
+/// of the body, each to the provider endpoint it names, unless another
+/// planner claims its provider (the unified API's `compat`).
+pub struct UniversalPlanner;
+
+impl Planner for UniversalPlanner {
+    fn plan(
+        &self,
+        ctx: &PlanContext<'_>,
+        input: &mut PlanInput<'_>,
+        plan: &mut Plan,
+    ) -> Result<bool> {
+        if input.path.is_empty() || input.path == "/" {
+            plan_universal(ctx, input, plan)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// Out of line: every request asks this planner first, and most are not
+/// Universal ones, so the test in `plan` stays a few instructions.
+#[inline(never)]
+fn plan_universal(ctx: &PlanContext<'_>, input: &PlanInput<'_>, plan: &mut Plan) -> Result<bool> {
+    if !input.method.eq_ignore_ascii_case("POST") {
+        return Err(Error::invalid_request(format!(
+            "the Universal Endpoint takes POST, not {}",
+            input.method
+        )));
+    }
+    let steps = parse_steps(input.body)?;
+    let (planned, features) = (&mut plan.steps, &plan.features);
+    planned.reserve_exact(steps.len());
+    'steps: for (index, step) in steps.into_iter().enumerate() {
+        let in_step = |e: Error| Error::new(e.kind, format!("step {index}: {}", e.message));
+        for planner in ctx.planners {
+            if let Some(claimed) = planner
+                .plan_universal_step(ctx, input, features, &step, index)
+                .map_err(in_step)?
+            {
+                planned.push(claimed);
+                continue 'steps;
+            }
+        }
+        let target = ctx
+            .providers
+            .target(&step.provider, &step.endpoint)
+            .map_err(in_step)?;
+        let (header_controls, step_headers) = split_controls(&step.headers).map_err(in_step)?;
+        let settings = input
+            .base
+            .over(&header_controls.retry)
+            .over(&step.config)
+            .resolve();
+        let body = step.body.unwrap_or_default();
+        check_size(ctx.config, body.len(), || format!("step {index}'s query"))?;
+        let mut headers = merge_headers(&input.forward, &step_headers);
+        if !body.is_empty() && !has_header(&headers, "content-type") {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        apply_stored_key(ctx.config, &target, &mut headers);
+        planned.push(PlannedStep {
+            index,
+            target,
+            method: "POST".into(),
+            headers,
+            body,
+            settings,
+            response_headers: Vec::new(),
+            compat: None,
+        });
+    }
+    plan.universal = true;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 use quick_cache::sync::{Cache, GuardResult, PlaceholderGuard};
 use quick_cache::{DefaultHashBuilder, Weighter};
 
-use crate::call::response::Response;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::response::Response;
 use crate::providers::usage::Usage;
 use crate::store::{CacheProbe, CacheStore};
 use crate::transport::io_scope::{IoState, POLL_SLICE};
+
+/// Longest cache TTL a request may ask for: one month, as the hosted gateway.
+pub const CACHE_TTL_LIMIT_S: u64 = 30 * 24 * 3600;
 
 /// Response header saying whether the cache served a response.
 pub use crate::http::headers::CACHE_STATUS_HEADER;

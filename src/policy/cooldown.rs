@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::call::gateway::{PlannedStep, Verdict};
-use crate::call::retry::is_retryable_status;
 use crate::error::ErrorKind;
 use crate::observe::metrics::Metrics;
+use crate::policy::retry::{Verdict, is_retryable_status};
+use crate::providers::provider::Target;
 use crate::store::CooldownStore;
 
 /// Largest `cooldown.after_failures`.
@@ -64,14 +64,14 @@ impl CooldownConfig {
     }
 }
 
-/// A step's cooldown target: its provider and the model it asks for (as
-/// the log record reads it), `provider/model`, or the provider alone when
-/// no model can be read.
-pub fn target_of(step: &PlannedStep) -> (String, String) {
+/// A step's cooldown target: its provider and the model its request (to
+/// `target` with `body`) asks for, as the log record reads it;
+/// `provider/model`, or the provider alone when no model can be read.
+pub fn target_of(target: &Target, body: &[u8]) -> (String, String) {
     (
-        step.target.provider.clone(),
-        crate::providers::adapter::adapter(&step.target.provider)
-            .model_of(&step.target.url, &step.body)
+        target.provider.clone(),
+        crate::providers::adapter::adapter(&target.provider)
+            .model_of(&target.url, body)
             .unwrap_or_default(),
     )
 }
@@ -93,18 +93,19 @@ pub(crate) struct Cooldowns<'a> {
 }
 
 impl Cooldowns<'_> {
-    /// How much longer `step`'s target is cooling down, if cooldowns are on
-    /// and it is. Counts the skip in the metrics: the caller skips it.
+    /// How much longer the target of a step (sent to `target` with `body`)
+    /// is cooling down, if cooldowns are on and it is. Counts the skip in the metrics: the caller skips it.
     /// A store error (shared state with `fail_closed`; `fail_open` never
     /// returns one) refuses the call with `Connect`, naming the store.
     pub(crate) fn cooling_skip(
         &self,
-        step: &PlannedStep,
+        target: &Target,
+        body: &[u8],
     ) -> crate::error::Result<Option<Duration>> {
         if self.config.is_none() {
             return Ok(None);
         }
-        let (provider, model) = target_of(step);
+        let (provider, model) = target_of(target, body);
         let left = self
             .store
             .cooling(&key(&provider, &model), None)
@@ -119,7 +120,7 @@ impl Cooldowns<'_> {
     }
 
     /// Counts an attempt's outcome toward its target's cooldown.
-    pub(crate) fn note_for_cooldown(&self, step: &PlannedStep, verdict: &Verdict) {
+    pub(crate) fn note_for_cooldown(&self, target: &Target, body: &[u8], verdict: &Verdict) {
         let Some(c) = self.config else {
             return;
         };
@@ -130,7 +131,7 @@ impl Cooldowns<'_> {
             // Other answers say nothing about the target's health.
             _ => return,
         };
-        let (provider, model) = target_of(step);
+        let (provider, model) = target_of(target, body);
         let key = key(&provider, &model);
         if !failed {
             let _ = self.store.record_success(&key, None);

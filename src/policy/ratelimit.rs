@@ -7,26 +7,8 @@ use std::time::Duration;
 
 use crate::store::{Admission, CounterStore, StoreError, Until, Window};
 
-/// How requests are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Technique {
-    /// Windows aligned to multiples of the interval since the Unix epoch
-    /// (a 60 s window starts at each whole minute); the count resets at
-    /// each window's start.
-    Fixed,
-    /// The trailing interval before each request: exact, remembering the
-    /// times of up to `limit` recent requests.
-    Sliding,
-}
-
-impl std::fmt::Display for Technique {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Technique::Fixed => "fixed",
-            Technique::Sliding => "sliding",
-        })
-    }
-}
+// The counting technique is the store's vocabulary; named here for config.
+pub use crate::store::Technique;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {

@@ -1,10 +1,14 @@
 //! The provider seam: one `&'static` [`Adapter`] per provider family holds
 //! what differs between providers (credential header, required headers, how
-//! the URL is built, where a model name sits in the URL). Everything
-//! provider-specific asks [`adapter`] instead of matching on slugs. Usage is
-//! read by its shape, the same for every provider (`usage`).
+//! the URL is built, where a model name sits in the URL, and how it reports
+//! on its answers: usage, error events, stream dialects and their end).
+//! Everything provider-specific asks [`adapter`] instead of matching on
+//! slugs. Today every family reads reports by their shape ([`BY_SHAPE`]).
 
+use crate::http::sse::SseEvent;
 use crate::providers::credentials::CredentialHeader;
+use crate::providers::dialect::{Dialect, EventClass};
+use crate::providers::usage::Usage;
 
 /// How a provider's upstream URL is built from its base and the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,40 @@ pub enum ModelInUrl {
     AfterUntilColon(&'static str),
 }
 
+/// How a provider family reports on its answers, for logs, metrics and the
+/// streaming commit point.
+#[derive(Debug)]
+pub struct Reports {
+    /// The usage a whole response body reports (JSON, or an event stream
+    /// read whole).
+    pub usage_of_body: fn(&[u8]) -> Usage,
+    /// The usage one stream event's data reports.
+    pub usage_of_event: fn(&str) -> Usage,
+    /// Whether a stream event says the stream failed.
+    pub is_error_event: fn(&SseEvent<'_>) -> bool,
+    /// The stream dialect an event shows, if any.
+    pub recognise: fn(&SseEvent<'_>) -> Option<Dialect>,
+    /// What an event means in a stream of that dialect (`None`: unknown).
+    pub classify: fn(Option<Dialect>, &SseEvent<'_>) -> EventClass,
+    /// Whether an event is the dialect's end marker.
+    pub is_end: fn(Dialect, &SseEvent<'_>) -> bool,
+    /// The end marker a complete stream of the dialect must send, for messages.
+    pub end_marker: fn(Dialect) -> Option<&'static str>,
+}
+
+/// Reports read by their shape, whichever provider sent them: usage from
+/// any known usage object, errors as `event: error` or a top-level `error`,
+/// the dialects of [`crate::providers::dialect`].
+pub static BY_SHAPE: Reports = Reports {
+    usage_of_body: crate::providers::usage::usage_of_body,
+    usage_of_event: crate::providers::usage::usage_of_event,
+    is_error_event: crate::http::sse::is_error_event,
+    recognise: crate::providers::dialect::recognise,
+    classify: crate::providers::dialect::classify,
+    is_end: crate::providers::dialect::is_end,
+    end_marker: Dialect::end_marker,
+};
+
 /// What is specific to one provider family.
 #[derive(Debug)]
 pub struct Adapter {
@@ -36,6 +74,8 @@ pub struct Adapter {
     pub required_headers: &'static [(&'static str, &'static str)],
     pub url_rule: UrlRule,
     pub model_in_url: ModelInUrl,
+    /// How it reports usage, errors and stream ends.
+    pub reports: &'static Reports,
 }
 
 const BEARER: CredentialHeader = CredentialHeader {
@@ -53,6 +93,7 @@ static ANTHROPIC: Adapter = Adapter {
     required_headers: &[("anthropic-version", "2023-06-01")],
     url_rule: UrlRule::Plain,
     model_in_url: ModelInUrl::Nowhere,
+    reports: &BY_SHAPE,
 };
 static GOOGLE_AI_STUDIO: Adapter = Adapter {
     credential: CredentialHeader {
@@ -62,6 +103,7 @@ static GOOGLE_AI_STUDIO: Adapter = Adapter {
     required_headers: &[],
     url_rule: UrlRule::Plain,
     model_in_url: ModelInUrl::AfterUntilColon("/models/"),
+    reports: &BY_SHAPE,
 };
 static AZURE_OPENAI: Adapter = Adapter {
     credential: CredentialHeader {
@@ -71,6 +113,7 @@ static AZURE_OPENAI: Adapter = Adapter {
     required_headers: &[],
     url_rule: UrlRule::AzureDeployment,
     model_in_url: ModelInUrl::Nowhere,
+    reports: &BY_SHAPE,
 };
 static HUGGINGFACE: Adapter = Adapter {
     model_in_url: ModelInUrl::After("/models/"),
@@ -85,6 +128,7 @@ const OPENAI_LIKE_FIELDS: Adapter = Adapter {
     required_headers: &[],
     url_rule: UrlRule::Plain,
     model_in_url: ModelInUrl::Nowhere,
+    reports: &BY_SHAPE,
 };
 
 /// The adapter for provider `slug` (built in or configured).
@@ -154,5 +198,39 @@ mod tests {
             Some("gpt")
         );
         assert_eq!(adapter("openai").model_of("http://h/v1/chat", b"{}"), None);
+    }
+
+    #[test]
+    fn adapters_say_how_their_answers_report() {
+        let event = |event: &'static str, data: &'static str| SseEvent {
+            event: event.into(),
+            data: data.into(),
+            id: "".into(),
+        };
+        for slug in [
+            "openai",
+            "anthropic",
+            "google-ai-studio",
+            "azure-openai",
+            "workers-ai",
+        ] {
+            let r = adapter(slug).reports;
+            let usage = (r.usage_of_body)(br#"{"usage":{"input_tokens":3,"output_tokens":4}}"#);
+            assert_eq!(
+                (usage.tokens_in, usage.tokens_out),
+                (Some(3), Some(4)),
+                "{slug}"
+            );
+            let streamed = (r.usage_of_event)(r#"{"usage":{"prompt_tokens":5}}"#);
+            assert_eq!(streamed.tokens_in, Some(5), "{slug}");
+            assert!((r.is_error_event)(&event("error", "{}")), "{slug}");
+            assert!(!(r.is_error_event)(&event("message", r#"{"choices":[]}"#)));
+            let done = event("message", "[DONE]");
+            let dialect = (r.recognise)(&done);
+            assert_eq!(dialect, Some(Dialect::OpenAiChat), "{slug}");
+            assert!((r.is_end)(Dialect::OpenAiChat, &done));
+            assert_eq!((r.classify)(dialect, &done), EventClass::End);
+            assert_eq!((r.end_marker)(Dialect::Anthropic), Some("message_stop"));
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! which events are lifecycle (no content yet), which carry content, which
 //! say the stream failed, and which one ends a stream that ended well.
 //!
-//! The streaming commit point ([`crate::call::stream`]) and the unified API's
+//! The streaming commit point (the call layer's stream reader) and the unified API's
 //! translators both read streams through [`classify`], so each dialect's
 //! markers live here once.
 

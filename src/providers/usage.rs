@@ -260,6 +260,15 @@ fn usage_of_value_text(body: &[u8]) -> Usage {
     }
 }
 
+/// The usage one stream event's data reports, if any.
+pub fn usage_of_event(data: &str) -> Usage {
+    if data.starts_with('{') {
+        usage_of_text(data.as_bytes())
+    } else {
+        Usage::default()
+    }
+}
+
 /// Accumulates usage over a stream's events.
 #[derive(Debug, Default)]
 pub struct StreamUsage {
@@ -270,9 +279,12 @@ impl StreamUsage {
     /// Looks at one event's data. Cheap for events without usage: the JSON
     /// is parsed only when the text mentions a usage field.
     pub fn event(&mut self, data: &str) {
-        if data.starts_with('{') {
-            self.usage.merge(usage_of_text(data.as_bytes()));
-        }
+        self.add(usage_of_event(data));
+    }
+
+    /// Adds what one event reported (see [`usage_of_event`]).
+    pub fn add(&mut self, usage: Usage) {
+        self.usage.merge(usage);
     }
 
     pub fn usage(&self) -> Usage {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::condition::Condition;
 use crate::config::{MAX_ATTEMPTS_LIMIT, check_timeout};
-use crate::policy::ratelimit::Technique;
+use crate::store::Technique;
 use crate::store::Window;
 
 /// Most percentage outputs one `percentage` element may have (besides `else`).

@@ -2,10 +2,12 @@
 //! conditions they test (`condition`) and the walk that turns one request
 //! into the model elements to try (`walk`).
 //!
-//! May use: `config`'s checks, `error`, `store` (budgets count in the
-//! gateway's [`crate::store::CounterStore`]), `ratelimit::Technique`. Knows nothing of
-//! providers, transports or request formats: the unified API (compat) turns
-//! each [`ModelChoice`] into a planned step.
+//! May use: `config`'s checks, `error`, `http` (header names), `store`
+//! (budgets count in the gateway's [`crate::store::CounterStore`], with its
+//! `Technique`) and `observe::log`'s seeded random numbers. Knows nothing of
+//! plans, providers, transports or request formats: the unified API's
+//! routed planner (`compat::planner`) turns each [`ModelChoice`] into a
+//! planned step.
 //!
 //! # How compat plans `dynamic/<name>`
 //!
@@ -23,14 +25,14 @@
 //!    the route, provider and model that served it.
 //! 3. Those steps go to `Gateway::run_steps` (streams:
 //!    `stream::run_stream_steps`) through a
-//!    [`crate::call::gateway::StepSource`] whose `next_step` calls
+//!    [`crate::plan::step::StepSource`] whose `next_step` calls
 //!    `RouteWalk::next(Some(Outcome::Failed))` when the previous model's
 //!    attempts failed (following its `fallback` output), and whose
 //!    `NextStep::last` is `!`[`RouteWalk::may_follow`] (cooldowns never
 //!    skip the last choice left). A model whose response commits ends the walk
 //!    (`RouteWalk::next(Some(Outcome::Served))` records it).
 //! 4. Afterwards: [`RouteWalk::record`] (the route name and the element ids
-//!    taken, in order) goes to `Trace::route`, which the log record shows
+//!    taken, in order) goes to `CallRecord::route`, which the log record shows
 //!    as `route` and `route_elements`; [`RouteWalk::settle`] charges the call's cost (known once the usage
 //!    arrives, stream end included) to every cost budget the walk passed.
 //!

@@ -365,7 +365,7 @@ impl<'a> RouteWalk<'a> {
             .collect()
     }
 
-    /// The walk so far, for `Trace::route`.
+    /// The walk so far, for `CallRecord::route`.
     pub fn record(&self) -> RouteTaken {
         RouteTaken {
             name: self.route.name.clone(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Admission, CooldownStore, CounterStore, StoreError, Until, Window};
-use crate::policy::ratelimit::Technique;
+use crate::store::Technique;
 
 /// Time since the Unix epoch. Injected so tests can step it exactly.
 pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;

@@ -5,8 +5,8 @@
 //! `shared.rs` holds its config and what a Redis failure turns into.
 //! Policy code never changes with the store.
 //!
-//! May use: `error` and the retry/limit vocabulary (`ratelimit::Technique`).
-//! Knows nothing of requests, providers or transports.
+//! May use: `error` and `config` only. Knows nothing of requests,
+//! providers, policies or transports.
 
 pub mod memory;
 pub mod redis;
@@ -15,9 +15,28 @@ pub mod shared;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::policy::ratelimit::Technique;
-
 pub use memory::MemoryStore;
+
+/// How requests are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Technique {
+    /// Windows aligned to multiples of the interval since the Unix epoch
+    /// (a 60 s window starts at each whole minute); the count resets at
+    /// each window's start.
+    Fixed,
+    /// The trailing interval before each request: exact, remembering the
+    /// times of up to `limit` recent requests.
+    Sliding,
+}
+
+impl std::fmt::Display for Technique {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Technique::Fixed => "fixed",
+            Technique::Sliding => "sliding",
+        })
+    }
+}
 
 /// How a counter's window is laid out in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use super::shared::SharedStateConfig;
 use super::{
     Admission, CacheProbe, CacheStore, CooldownStore, CounterStore, StoreError, Until, Window,
 };
-use crate::policy::ratelimit::Technique;
+use crate::store::Technique;
 
 /// Idle connections kept for reuse; more may be open at once under load.
 const MAX_IDLE: usize = 16;

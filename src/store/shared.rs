@@ -346,7 +346,7 @@ mod tests {
             .port();
         let window = Window {
             interval: Duration::from_secs(60),
-            technique: crate::policy::ratelimit::Technique::Fixed,
+            technique: crate::store::Technique::Fixed,
         };
         for (mode, open) in [("fail_open", true), ("fail_closed", false)] {
             let c = parse(&format!(

@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::call::cancel::CancelToken;
+use crate::transport::cancel::CancelToken;
 
 /// Which of the scope's limits stopped the I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! HTTP to the upstreams: one pooled ureq agent per gateway, with a TCP layer
-//! that cancel tokens and deadlines can interrupt.
+//! that cancel tokens (`cancel`) and deadlines (`io_scope`) can interrupt.
+//! Depends on config, error and http only; the only user of ureq.
 
+pub mod cancel;
 pub mod io_scope;
 mod tcp;
 

@@ -1,8 +1,27 @@
-//! When to retry and how long to wait: the backoff schedule and `Retry-After`.
+//! The retry vocabulary: how an attempt ended ([`Verdict`]), which answers
+//! are worth another attempt, and how long to wait (the backoff schedule and
+//! `Retry-After`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Backoff, Settings};
+use crate::error::Error;
+use crate::http::response::Response;
+
+/// How one attempt ended, as judged by the code reading the response.
+pub enum Verdict {
+    /// This response serves the request: stop here.
+    Served(Response),
+    /// An HTTP response that does not serve the request (non-2xx, or a 2xx
+    /// stream whose first event is an error). Retried if its status is
+    /// retryable, then the next step runs; kept as the latest HTTP response.
+    Rejected(Response),
+    /// The attempt failed before anything was delivered: retry, then fall back.
+    Failed(Error),
+    /// Stop everything and fail the call (cancelled, aborted, too large, or a
+    /// stream that broke after delivering data).
+    Fatal(Error),
+}
 
 /// Whether an HTTP status is worth another attempt of the same step.
 pub fn is_retryable_status(status: u16) -> bool {
