@@ -159,13 +159,29 @@ pub fn plan_step(
     index: usize,
     settings: Settings,
 ) -> Result<PlannedStep> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| refuse(caller, format!("the body is not valid JSON: {e}")))?;
-    let full_model = value
-        .get("model")
-        .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
-        .as_str()
-        .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?;
+    // The common chat request is read typed; any other body as a `Value`.
+    let fast = match caller {
+        Caller::Chat => openai::FastChat::read(body),
+        _ => None,
+    };
+    let read_value = || -> Result<Value> {
+        serde_json::from_slice(body)
+            .map_err(|e| refuse(caller, format!("the body is not valid JSON: {e}")))
+    };
+    let mut value = match fast {
+        Some(_) => Value::Null,
+        None => read_value()?,
+    };
+    // Owned: `value` may be read again below.
+    let full_model: String = match &fast {
+        Some(f) => f.model().to_owned(),
+        None => value
+            .get("model")
+            .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
+            .as_str()
+            .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?
+            .to_owned(),
+    };
     let (provider, model) = full_model
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.is_empty())
@@ -269,17 +285,24 @@ pub fn plan_step(
             }
         }
         Caller::Chat | Caller::Messages => {
-            let mut req = match caller {
-                Caller::Chat => openai::parse_chat_request(&value, &upstream_model),
-                _ => anthropic::parse_messages_request(&value, &upstream_model),
-            }
-            .map_err(|m| refuse(caller, m))?;
-            step.stream = req.stream;
-            step.include_usage = req.include_usage;
             let same = matches!(
                 (caller, dialect),
                 (Caller::Chat, Dialect::OpenAi) | (Caller::Messages, Dialect::Anthropic)
             );
+            let typed = fast.and_then(|f| f.into_request(&upstream_model));
+            // A pass-through body is rewritten from its `Value`; a request
+            // the fast path left is read (and explained) by the `Value` path.
+            if value.is_null() && (same || typed.is_none()) {
+                value = read_value()?;
+            }
+            let mut req = match (typed, caller) {
+                (Some(req), _) => Ok(req),
+                (None, Caller::Chat) => openai::parse_chat_request(&value, &upstream_model),
+                (None, _) => anthropic::parse_messages_request(&value, &upstream_model),
+            }
+            .map_err(|m| refuse(caller, m))?;
+            step.stream = req.stream;
+            step.include_usage = req.include_usage;
             if same {
                 step.passthrough = true;
                 let path = match dialect {
