@@ -731,9 +731,35 @@ struct WireDelta<'a> {
     stop_sequence: Str<'a>,
 }
 
+/// The text of the stream's most frequent event, a text delta, when it is
+/// spelled as Anthropic writes it (this key order, no spaces, no escape in
+/// the text): read without a parser, as serde would read it. Any other
+/// spelling gives `None` and is read by serde.
+fn quick_text_delta(data: &str) -> Option<&str> {
+    let rest = data.strip_prefix(r#"{"type":"content_block_delta","index":"#)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    // A JSON integer: no leading zero; small enough for the u64 index.
+    if digits == 0 || digits > 18 || (digits > 1 && rest.starts_with('0')) {
+        return None;
+    }
+    let rest = rest[digits..].strip_prefix(r#","delta":{"type":"text_delta","text":""#)?;
+    let end = rest
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let (text, tail) = rest.split_at(end);
+    let tail = tail.strip_prefix('"')?;
+    (tail.trim_end_matches([' ', '\t', '\n', '\r']) == "}}").then_some(text)
+}
+
 impl StreamDecoder for EventDecoder {
     fn event(&mut self, ev: &SseEvent<'_>, out: &mut Vec<Delta>) -> R<()> {
         if ev.data.trim().is_empty() {
+            return Ok(());
+        }
+        if let Some(text) = quick_text_delta(&ev.data) {
+            if !text.is_empty() {
+                out.push(Delta::Text(text.into()));
+            }
             return Ok(());
         }
         let v: WireEvent = serde_json::from_str(&ev.data)
@@ -989,5 +1015,82 @@ impl StreamEncoder for EventEncoder {
                 out.push(Self::ev("error", encode_error(message, kind)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_text_deltas_read_as_serde_reads_them() {
+        let hit = [
+            (
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+                "Hi",
+            ),
+            (
+                r#"{"type":"content_block_delta","index":12,"delta":{"type":"text_delta","text":""}}"#,
+                "",
+            ),
+            (
+                r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"é ✓ 😀"}}  "#,
+                "é ✓ 😀",
+            ),
+        ];
+        for (data, text) in hit {
+            assert_eq!(quick_text_delta(data), Some(text), "{data}");
+            let v: WireEvent = serde_json::from_str(data).unwrap();
+            assert_eq!(v.kind.as_deref(), Some("content_block_delta"));
+            let d = v.delta.unwrap();
+            assert_eq!(d.kind.as_deref(), Some("text_delta"));
+            assert_eq!(d.text.as_deref(), Some(text));
+        }
+        // Other spellings (and broken JSON) are left to serde.
+        for data in [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\nb"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"b"}}"#,
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\tb\"}}",
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":99999999999999999999,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":1}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}},"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"text":"a","type":"text_delta"}}"#,
+            r#"{"type": "content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#" {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+        ] {
+            assert_eq!(quick_text_delta(data), None, "{data}");
+        }
+    }
+
+    #[test]
+    fn a_stream_of_text_deltas_decodes_either_way() {
+        let mut dec = EventDecoder::new(None);
+        let mut out = Vec::new();
+        for data in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"one "}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"two\n"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+            r#"{"index":0,"delta":{"text":"three","type":"text_delta"},"type":"content_block_delta"}"#,
+        ] {
+            let ev = SseEvent {
+                event: "content_block_delta".into(),
+                data: data.into(),
+                id: "".into(),
+            };
+            dec.event(&ev, &mut out).unwrap();
+        }
+        assert_eq!(
+            out,
+            vec![
+                Delta::Text("one ".into()),
+                Delta::Text("two\n".into()),
+                Delta::Text("three".into()),
+            ]
+        );
     }
 }

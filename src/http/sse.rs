@@ -238,10 +238,12 @@ pub fn is_error_event(event: &SseEvent<'_>) -> bool {
     if !data.starts_with('{') {
         return false;
     }
+    static ERROR: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new("error"));
+    static ESCAPE: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new("\\u"));
     let bytes = data.as_bytes();
-    if memchr::memmem::find(bytes, b"error").is_none()
-        && memchr::memmem::find(bytes, b"\\u").is_none()
-    {
+    if ERROR.find(bytes).is_none() && ESCAPE.find(bytes).is_none() {
         return false;
     }
     serde_json::from_str::<HasErrorKey>(data).is_ok_and(|has| has.0)
