@@ -203,15 +203,26 @@ pub fn plan_step(
         ));
     }
     // Unknown providers are refused here, by the same rule as provider paths.
-    providers.target(
+    // Where the path does not depend on the body it is looked up once, here.
+    let dialect = dialect_of(provider);
+    let fixed_path = match (&dialect, caller) {
+        _ if provider == "azure-openai" => None,
+        (Ok(Dialect::Anthropic), Caller::Chat | Caller::Messages) => Some("v1/messages".into()),
+        (Ok(Dialect::OpenAi), Caller::Chat | Caller::Messages) => {
+            Some(openai_path(provider, "chat/completions"))
+        }
+        (Ok(Dialect::OpenAi), Caller::Embeddings) => Some(openai_path(provider, "embeddings")),
+        _ => None,
+    };
+    let early_target = providers.target(
         provider,
-        if provider == "azure-openai" {
-            "r/d"
-        } else {
-            ""
+        match &fixed_path {
+            Some(p) => p,
+            None if provider == "azure-openai" => "r/d",
+            None => "",
         },
     )?;
-    let dialect = dialect_of(provider).map_err(|m| refuse(caller, m))?;
+    let dialect = dialect.map_err(|m| refuse(caller, m))?;
 
     let mut step = CompatStep {
         caller,
@@ -336,7 +347,10 @@ pub fn plan_step(
     if provider == "azure-openai" {
         path.push_str(&format!("?api-version={AZURE_API_VERSION}"));
     }
-    let target = providers.target(provider, &path)?;
+    let target = match fixed_path {
+        Some(p) if p == path => early_target,
+        _ => providers.target(provider, &path)?,
+    };
 
     // The caller's credential goes in the provider's own header.
     headers.retain(|(n, _)| {
