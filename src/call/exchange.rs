@@ -221,7 +221,8 @@ impl Call<'_, '_> {
         let (response, body) = match mode {
             Mode::Whole => {
                 let response = run_whole(gw, plan, scope, trace, source)?;
-                facts.usage = usage_of_body(&response.body);
+                facts.usage = crate::compat::whole_usage(&plan.steps, &response)
+                    .unwrap_or_else(|| usage_of_body(&response.body));
                 facts.response_size = response.body.len();
                 let body = keep_body.then(|| response.body.clone());
                 (response, body)

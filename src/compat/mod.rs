@@ -129,6 +129,42 @@ pub struct CompatStep {
     pub passthrough: bool,
     /// Embeddings asked for as base64 (what the OpenAI SDK asks by default).
     pub base64_embeddings: bool,
+    /// The token counts of the whole answer just translated, as reading the
+    /// translated body would find them: the log takes them from here
+    /// instead of parsing the body again.
+    pub whole_usage: UsageSlot,
+}
+
+/// A step's last whole-answer usage (see [`whole_usage`]).
+#[derive(Debug, Default)]
+pub struct UsageSlot(std::sync::Mutex<Option<crate::providers::usage::Usage>>);
+
+impl UsageSlot {
+    fn set(&self, usage: crate::providers::usage::Usage) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(usage);
+    }
+
+    fn take(&self) -> Option<crate::providers::usage::Usage> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Clone for UsageSlot {
+    fn clone(&self) -> UsageSlot {
+        UsageSlot(std::sync::Mutex::new(
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+}
+
+/// The token counts of a whole answer that `steps` translated, known from
+/// its translation; `None`: read them from the body.
+pub fn whole_usage(
+    steps: &[PlannedStep],
+    response: &Response,
+) -> Option<crate::providers::usage::Usage> {
+    let step = steps.iter().find(|s| s.index == response.step)?;
+    step.compat.as_ref()?.whole_usage.take()
 }
 
 /// Fields of the caller's request that change nothing a target must honour;
@@ -234,6 +270,7 @@ pub fn plan_step(
         json_tool: None,
         passthrough: false,
         base64_embeddings: false,
+        whole_usage: UsageSlot::default(),
     };
     let mut upstream_model = model.to_string();
     let mut azure_prefix = String::new();
@@ -620,7 +657,14 @@ impl CompatStep {
                 .map_err(bad)?;
                 match caller {
                     Caller::Messages => anthropic::encode_response(&hub).to_string(),
-                    _ => openai::encode_response(&hub),
+                    _ => {
+                        // What `usage_of_body` reads from the chat.completion written.
+                        self.whole_usage.set(crate::providers::usage::Usage {
+                            tokens_in: hub.usage.map(|u| u.input),
+                            tokens_out: hub.usage.map(|u| u.output),
+                        });
+                        openai::encode_response(&hub)
+                    }
                 }
             }
         };
@@ -712,6 +756,7 @@ mod tests {
             json_tool: None,
             passthrough: false,
             base64_embeddings: false,
+            whole_usage: UsageSlot::default(),
         }
     }
 
@@ -786,6 +831,44 @@ mod tests {
                 .unwrap()
                 .contains("bad gateway")
         );
+    }
+
+    #[test]
+    fn the_usage_handed_to_the_log_is_what_the_translated_body_says() {
+        let step = step(Caller::Chat, Dialect::Anthropic, false);
+        for usage in [
+            r#","usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":2,"output_tokens":7}"#,
+            r#","usage":{"output_tokens":3}"#,
+            "",
+        ] {
+            let body = format!(
+                r#"{{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{{"type":"text","text":"usage: hi"}}],"stop_reason":"end_turn"{usage}}}"#
+            );
+            let mut r = answer(200, body.as_bytes());
+            step.translate_whole(&mut r).unwrap();
+            let planned = PlannedStep {
+                index: 0,
+                target: crate::providers::provider::Target {
+                    provider: "anthropic".into(),
+                    url: "http://127.0.0.1:1/v1/messages".into(),
+                    host: "127.0.0.1:1".into(),
+                },
+                method: "POST".into(),
+                headers: Vec::new(),
+                body: Vec::new(),
+                settings: crate::config::Controls::default().resolve(),
+                response_headers: Vec::new(),
+                compat: Some(Arc::new(step.clone())),
+            };
+            let known = whole_usage(std::slice::from_ref(&planned), &r);
+            assert_eq!(
+                known,
+                Some(crate::providers::usage::usage_of_body(&r.body)),
+                "{usage}"
+            );
+            // Taken once: a later answer of the step is read afresh.
+            assert_eq!(whole_usage(std::slice::from_ref(&planned), &r), None);
+        }
     }
 
     #[test]
