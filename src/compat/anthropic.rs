@@ -588,7 +588,7 @@ fn input_text(input: Option<&RawValue>) -> String {
 /// response format's tool) becomes the answer's text.
 pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> {
     let v: WireMessage =
-        serde_json::from_slice(body).map_err(|e| format!("not a message ({e})"))?;
+        super::hub::from_json_bytes(body).map_err(|e| format!("not a message ({e})"))?;
     if v.kind.as_deref() != Some("message") {
         return Err("the body is not a message".into());
     }
@@ -598,9 +598,13 @@ pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> 
     let mut finish = finish_of(v.stop_reason.as_deref());
     for b in content {
         match b.kind.as_deref() {
-            Some("text") => text
-                .get_or_insert_with(String::new)
-                .push_str(b.text.as_deref().unwrap_or_default()),
+            Some("text") => {
+                let t = b.text.0.unwrap_or_default();
+                match &mut text {
+                    Some(all) => all.push_str(&t),
+                    None => text = Some(t.into_owned()),
+                }
+            }
             Some("tool_use") => {
                 let name = b.name.as_deref().ok_or("a tool_use block has no name")?;
                 if Some(name) == json_tool {

@@ -357,6 +357,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
+/// Reads `T` from JSON bytes, checked as UTF-8 once and then read as text,
+/// so that serde does not check each string it borrows again (bytes that are
+/// not UTF-8 are read as bytes, for serde's own error).
+pub fn from_json_bytes<'a, T: Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+}
+
 /// A JSON object read into `T` (a derived struct): only an object, never
 /// the array form serde's derived structs also take, so a typed reader
 /// accepts no shape its `Value` counterpart refuses.

@@ -380,10 +380,11 @@ pub fn plan_step(
             }
         }
     };
-    let mut path = format!("{azure_prefix}{path}");
-    if provider == "azure-openai" {
-        path.push_str(&format!("?api-version={AZURE_API_VERSION}"));
-    }
+    let path = if provider == "azure-openai" {
+        format!("{azure_prefix}{path}?api-version={AZURE_API_VERSION}")
+    } else {
+        path
+    };
     let target = match fixed_path {
         Some(p) if p == path => early_target,
         _ => providers.target(provider, &path)?,

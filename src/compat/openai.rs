@@ -457,7 +457,7 @@ fn fast_parts(content: Option<FastContent>) -> Option<Vec<Part>> {
 impl<'a> FastChat<'a> {
     /// The request, if it has the shape the fast path reads.
     pub fn read(body: &'a [u8]) -> Option<FastChat<'a>> {
-        serde_json::from_slice::<Obj<FastChat>>(body)
+        super::hub::from_json_bytes::<Obj<FastChat>>(body)
             .ok()
             .map(|o| o.0)
     }
