@@ -491,10 +491,20 @@ pub fn write_opt_str(out: &mut String, s: Option<&str>) {
     }
 }
 
-/// Appends an unsigned integer.
-pub fn write_u64(out: &mut String, n: u64) {
-    use std::fmt::Write;
-    let _ = write!(out, "{n}");
+/// Appends an unsigned integer (its digits written directly: `fmt` costs
+/// several times more on the hot paths).
+pub fn write_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 // Readers of request fields shared by the dialects, so a field's error
@@ -554,6 +564,26 @@ mod tests {
             write_str(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap());
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            4096,
+            1_733_000_000,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = String::from("x");
+            write_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
         }
     }
 

@@ -392,11 +392,14 @@ pub fn plan_step(
 
     // The caller's credential goes in the provider's own header.
     headers.retain(|(n, _)| {
-        let n = n.to_ascii_lowercase();
-        !(n == "content-type"
-            || n == "accept-encoding"
-            || n == "content-encoding"
-            || (dialect != Dialect::Anthropic && n.starts_with("anthropic-")))
+        let anthropic = n
+            .as_bytes()
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"anthropic-"));
+        !(n.eq_ignore_ascii_case("content-type")
+            || n.eq_ignore_ascii_case("accept-encoding")
+            || n.eq_ignore_ascii_case("content-encoding")
+            || (dialect != Dialect::Anthropic && anthropic))
     });
     match crate::providers::credentials::take_caller_credential(&mut headers) {
         Some(key) => crate::providers::credentials::deliver(provider, &key, &mut headers),
