@@ -465,6 +465,9 @@ fn truncate(mut s: String) -> String {
 
 /// The model a step asks for (see [`crate::providers::adapter::Adapter::model_of`]).
 pub fn model_of(step: &PlannedStep) -> Option<String> {
+    if let Some(m) = step.compat.as_ref().and_then(|c| c.upstream_model.clone()) {
+        return Some(m); // a translated step knows it without reading its body
+    }
     crate::providers::adapter::adapter(&step.target.provider).model_of(&step.target.url, &step.body)
 }
 

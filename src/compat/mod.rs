@@ -133,6 +133,9 @@ pub struct CompatStep {
     /// translated body would find them: the log takes them from here
     /// instead of parsing the body again.
     pub whole_usage: UsageSlot,
+    /// The `model` the upstream body names, where it names one (what the
+    /// log would read back out of that body).
+    pub upstream_model: Option<String>,
 }
 
 /// A step's last whole-answer usage (see [`whole_usage`]).
@@ -271,6 +274,7 @@ pub fn plan_step(
         passthrough: false,
         base64_embeddings: false,
         whole_usage: UsageSlot::default(),
+        upstream_model: None,
     };
     let mut upstream_model = model.to_string();
     let mut azure_prefix = String::new();
@@ -380,6 +384,11 @@ pub fn plan_step(
             }
         }
     };
+    // Every OpenAI and Anthropic body written above carries `model`: the
+    // upstream's model name (Gemini's is in the path).
+    if dialect != Dialect::Gemini {
+        step.upstream_model = Some(upstream_model.clone());
+    }
     let path = if provider == "azure-openai" {
         format!("{azure_prefix}{path}?api-version={AZURE_API_VERSION}")
     } else {
@@ -761,6 +770,7 @@ mod tests {
             passthrough: false,
             base64_embeddings: false,
             whole_usage: UsageSlot::default(),
+            upstream_model: None,
         }
     }
 
@@ -873,6 +883,62 @@ mod tests {
             // Taken once: a later answer of the step is read afresh.
             assert_eq!(whole_usage(std::slice::from_ref(&planned), &r), None);
         }
+    }
+
+    #[test]
+    fn the_model_handed_to_the_log_is_the_one_the_upstream_body_names() {
+        let providers = Providers::new(Default::default(), None);
+        let config = Config::default();
+        let chat = br#"{"model":"P/m-1","messages":[{"role":"user","content":"hi"}]}"#;
+        let messages =
+            br#"{"model":"P/m-1","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+        let embed = br#"{"model":"P/m-1","input":"hi"}"#;
+        let mut known_models = 0;
+        for (caller, body) in [
+            (Caller::Chat, &chat[..]),
+            (Caller::Messages, &messages[..]),
+            (Caller::Embeddings, &embed[..]),
+        ] {
+            for provider in [
+                "anthropic",
+                "openai",
+                "groq",
+                "google-ai-studio",
+                "azure-openai",
+            ] {
+                let body = String::from_utf8_lossy(body).replace(
+                    "P/m-1",
+                    &if provider == "azure-openai" {
+                        "azure-openai/res/m-1".to_string()
+                    } else {
+                        format!("{provider}/m-1")
+                    },
+                );
+                let settings = crate::config::Controls::default().resolve();
+                let Ok(planned) = plan_step(
+                    &providers,
+                    &config,
+                    caller,
+                    body.as_bytes(),
+                    Vec::new(),
+                    false,
+                    0,
+                    settings,
+                ) else {
+                    continue; // anthropic has no embeddings
+                };
+                let known = planned.compat.as_ref().unwrap().upstream_model.clone();
+                let read = crate::providers::adapter::adapter(provider)
+                    .model_of(&planned.target.url, &planned.body);
+                if known.is_some() {
+                    known_models += 1;
+                    assert_eq!(known, read, "{provider} {caller:?}");
+                }
+                assert_eq!(read.as_deref(), Some("m-1"), "{provider} {caller:?}");
+            }
+        }
+        // Chat and messages to four targets, embeddings to three.
+        assert_eq!(known_models, 11);
     }
 
     #[test]
