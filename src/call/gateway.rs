@@ -719,7 +719,7 @@ pub fn read_whole(
     // Read straight into the body (no bounce buffer), one byte past the
     // limit so that going over it shows.
     // The upstream's length (a translated head no longer carries it).
-    let announced = head.headers.get("content-length");
+    let announced = head.headers.get(ureq::http::header::CONTENT_LENGTH);
     if let Some(len) = announced.and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         // Trust the announced length only so far: a hostile upstream could
         // announce the limit and send nothing.
