@@ -111,6 +111,32 @@ def section(meta, d):
         w("")
     ttfe = _paired(s_comp, s_pas, "first_median_us")
     last = _paired(s_comp, s_pas, "last_median_us")
+    instr = {(r.get("case"), r.get("mode")): num(r.get("ir")) for r in d.get("INSTR", [])
+             if r.get("layout") == LAYOUT}
+    if instr:
+        w("Instructions (callgrind, which the machine's load does not change: each case run for N "
+          "and 2N requests or streams, the difference over N, so start-up cancels out):")
+        w("")
+        w("| path | instructions per request | per 1,000-event stream | per upstream event |")
+        w("| --- | ---: | ---: | ---: |")
+        for name, case in (("pass-through", "messages"), ("compat (translated)", "compat")):
+            whole, stream = instr.get((case, "whole")), instr.get((case, "stream"))
+            w("| {} | {} | {} | {} |".format(
+                name, "–" if whole is None else "{:,.0f}".format(whole),
+                "–" if stream is None else "{:,.0f}".format(stream),
+                "–" if stream is None else "{:,.0f}".format(stream / 1000)))
+        cw, pw = instr.get(("compat", "whole")), instr.get(("messages", "whole"))
+        cs, ps = instr.get(("compat", "stream")), instr.get(("messages", "stream"))
+        if None not in (cw, pw, cs, ps):
+            w("| translation adds | {:+,.0f} | {:+,.0f} | {:+,.0f} |".format(
+                cw - pw, cs - ps, (cs - ps) / 1000))
+        cf, pf = instr.get(("compat", "first")), instr.get(("messages", "first"))
+        if None not in (cf, pf):
+            w("")
+            w("To a stream's first event (the call, the plan, the exchange and the events held until "
+              "the first content event): pass-through {:,.0f}, compat {:,.0f} instructions "
+              "({:+,.0f}).".format(pf, cf, cf - pf))
+        w("")
     w("| target | measured | status |")
     w("| --- | --- | --- |")
     w("| translation adds ≤ {:.0f} µs per ~1 KB request/response over pass-through | {} | {} |".format(

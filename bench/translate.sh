@@ -34,6 +34,7 @@ translate_run() {
         run "layout=xlate round=$r" client "$G" "${stream[@]}" --case messages --events "$pass_ev"
         run "layout=xlate round=$r" client "$G" "${stream[@]}" --case compat --events "$xl_ev"
     done
+    translate_instructions "$G" "$root" "$pass_ev" "$xl_ev"
     if [[ ",$PEERS," != *,litellm,* ]]; then return 0; fi
     local ver
     if ! ver=$(LITELLM_LOCAL_MODEL_COST_MAP=True python3 -c 'from importlib.metadata import version; print(version("litellm"))' 2>/dev/null); then
@@ -45,6 +46,63 @@ translate_run() {
         --api-base "$root/anthropic/v1/messages" --threads 1 --duration 5 --warmup 50; then
         record "SKIP tool=litellm-anthropic reason=the driver failed: $(tail -n 1 "$TMP/stderr" | tr -d '\n')"
     fi
+}
+
+# Instructions, which the machine's load does not change: each case under
+# callgrind for N and 2N requests (streams), (Ir(2N) - Ir(N)) / N per request
+# (stream), so start-up and warm-up cancel out. Lines: INSTR ... ir=.
+translate_instructions() { # G ROOT PASS_EVENTS XL_EVENTS
+    local G=$1 root=$2 vg
+    vg=$(command -v valgrind) || {
+        record "SKIP tool=callgrind reason=valgrind is not installed"
+        return 0
+    }
+    log "translation: instructions per request and per stream (callgrind)"
+    local c n ev mode ir1 ir2
+    for mode in whole stream; do
+        for c in messages compat; do
+            ev=$3
+            [ "$c" = compat ] && ev=$4
+            for n in 1 2; do
+                local args=(--base "$UPSTREAM" --case "$c")
+                if [ "$mode" = whole ]; then
+                    args+=(--anthropic "$root/anthropic" --duration 1000 --max $((n * 200)) --warmup 20)
+                else
+                    args+=(--anthropic "$root/anthropic-stream" --mode stream --iterations $((n * 5))
+                        --warmup 2 --events "$ev")
+                fi
+                "$vg" --tool=callgrind --callgrind-out-file=/dev/null "$G" "${args[@]}" \
+                    >/dev/null 2>"$TMP/callgrind.txt" || {
+                    record "SKIP tool=callgrind reason=$c $mode run failed: $(tail -n 1 "$TMP/callgrind.txt")"
+                    return 0
+                }
+                local ir
+                ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$TMP/callgrind.txt")
+                if [ "$n" = 1 ]; then ir1=$ir; else ir2=$ir; fi
+            done
+            local per=5
+            [ "$mode" = whole ] && per=200
+            record "INSTR layout=xlate tool=aigw case=$c mode=$mode events=$ev ir=$(((ir2 - ir1) / per))"
+        done
+    done
+    # To the first event: a counter dump before every on_event of two
+    # streams; the one before the second stream's first event holds what
+    # ran from the end of the first stream to it (the call, the plan, the
+    # upstream exchange, the held events).
+    for c in messages compat; do
+        ev=$3
+        [ "$c" = compat ] && ev=$4
+        local dumps=$TMP/first-$c
+        rm -rf "$dumps" && mkdir -p "$dumps"
+        "$vg" --tool=callgrind --dump-before=on_event --callgrind-out-file="$dumps/cg" "$G" \
+            --base "$UPSTREAM" --case "$c" --anthropic "$root/anthropic-stream" --mode stream \
+            --iterations 1 --warmup 1 --events "$ev" >/dev/null 2>"$TMP/callgrind.txt" || {
+            record "SKIP tool=callgrind reason=$c first-event run failed: $(tail -n 1 "$TMP/callgrind.txt")"
+            return 0
+        }
+        record "INSTR layout=xlate tool=aigw case=$c mode=first events=$ev ir=$(sed -n 's/^totals: //p' "$dumps/cg.$((ev + 1))")"
+        rm -rf "$dumps"
+    done
 }
 
 # bench/run.sh translate: this section alone, for development; writes

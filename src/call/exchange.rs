@@ -252,7 +252,9 @@ impl Call<'_, '_> {
         let (response, body) = match mode {
             Mode::Whole => {
                 let response = run_whole(gw, plan, scope, record, source)?;
-                record.usage = (reports_of(response.step).usage_of_body)(&response.body);
+                // A translated answer hands its usage over; others are read.
+                record.usage = crate::compat::whole_usage(&plan.steps, &response)
+                    .unwrap_or_else(|| (reports_of(response.step).usage_of_body)(&response.body));
                 record.response_size = response.body.len();
                 let body = keep_body.then(|| response.body.clone());
                 (response, body)
@@ -496,6 +498,9 @@ fn truncate(mut s: String) -> String {
 
 /// The model a step asks for (see [`crate::providers::adapter::Adapter::model_of`]).
 pub fn model_of(step: &PlannedStep) -> Option<String> {
+    if let Some(m) = step.compat.as_ref().and_then(|c| c.upstream_model.clone()) {
+        return Some(m); // a translated step knows it without reading its body
+    }
     adapter(&step.target.provider).model_of(&step.target.url, &step.body)
 }
 

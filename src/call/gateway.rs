@@ -429,10 +429,9 @@ pub fn read_whole(
     let mut response = response_head(plan, step, &head);
     // Read straight into the body (no bounce buffer), one byte past the
     // limit so that going over it shows.
-    if let Some(len) = response
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    // The upstream's length (a translated head no longer carries it).
+    let announced = head.headers.get(ureq::http::header::CONTENT_LENGTH);
+    if let Some(len) = announced.and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
         // Trust the announced length only so far: a hostile upstream could
         // announce the limit and send nothing.
         response.body.reserve(len.min(limit).min(1 << 20) as usize);

@@ -588,7 +588,7 @@ fn input_text(input: Option<&RawValue>) -> String {
 /// response format's tool) becomes the answer's text.
 pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> {
     let v: WireMessage =
-        serde_json::from_slice(body).map_err(|e| format!("not a message ({e})"))?;
+        super::hub::from_json_bytes(body).map_err(|e| format!("not a message ({e})"))?;
     if v.kind.as_deref() != Some("message") {
         return Err("the body is not a message".into());
     }
@@ -598,9 +598,13 @@ pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> 
     let mut finish = finish_of(v.stop_reason.as_deref());
     for b in content {
         match b.kind.as_deref() {
-            Some("text") => text
-                .get_or_insert_with(String::new)
-                .push_str(b.text.as_deref().unwrap_or_default()),
+            Some("text") => {
+                let t = b.text.0.unwrap_or_default();
+                match &mut text {
+                    Some(all) => all.push_str(&t),
+                    None => text = Some(t.into_owned()),
+                }
+            }
             Some("tool_use") => {
                 let name = b.name.as_deref().ok_or("a tool_use block has no name")?;
                 if Some(name) == json_tool {
@@ -731,9 +735,35 @@ struct WireDelta<'a> {
     stop_sequence: Str<'a>,
 }
 
+/// The text of the stream's most frequent event, a text delta, when it is
+/// spelled as Anthropic writes it (this key order, no spaces, no escape in
+/// the text): read without a parser, as serde would read it. Any other
+/// spelling gives `None` and is read by serde.
+fn quick_text_delta(data: &str) -> Option<&str> {
+    let rest = data.strip_prefix(r#"{"type":"content_block_delta","index":"#)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    // A JSON integer: no leading zero; small enough for the u64 index.
+    if digits == 0 || digits > 18 || (digits > 1 && rest.starts_with('0')) {
+        return None;
+    }
+    let rest = rest[digits..].strip_prefix(r#","delta":{"type":"text_delta","text":""#)?;
+    let end = rest
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let (text, tail) = rest.split_at(end);
+    let tail = tail.strip_prefix('"')?;
+    (tail.trim_end_matches([' ', '\t', '\n', '\r']) == "}}").then_some(text)
+}
+
 impl StreamDecoder for EventDecoder {
     fn event(&mut self, ev: &SseEvent<'_>, out: &mut Vec<Delta>) -> R<()> {
         if ev.data.trim().is_empty() {
+            return Ok(());
+        }
+        if let Some(text) = quick_text_delta(&ev.data) {
+            if !text.is_empty() {
+                out.push(Delta::Text(text.into()));
+            }
             return Ok(());
         }
         let v: WireEvent = serde_json::from_str(&ev.data)
@@ -989,5 +1019,82 @@ impl StreamEncoder for EventEncoder {
                 out.push(Self::ev("error", encode_error(message, kind)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_text_deltas_read_as_serde_reads_them() {
+        let hit = [
+            (
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+                "Hi",
+            ),
+            (
+                r#"{"type":"content_block_delta","index":12,"delta":{"type":"text_delta","text":""}}"#,
+                "",
+            ),
+            (
+                r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"é ✓ 😀"}}  "#,
+                "é ✓ 😀",
+            ),
+        ];
+        for (data, text) in hit {
+            assert_eq!(quick_text_delta(data), Some(text), "{data}");
+            let v: WireEvent = serde_json::from_str(data).unwrap();
+            assert_eq!(v.kind.as_deref(), Some("content_block_delta"));
+            let d = v.delta.unwrap();
+            assert_eq!(d.kind.as_deref(), Some("text_delta"));
+            assert_eq!(d.text.as_deref(), Some(text));
+        }
+        // Other spellings (and broken JSON) are left to serde.
+        for data in [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\nb"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"b"}}"#,
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\tb\"}}",
+            r#"{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":99999999999999999999,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":1}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}},"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"text":"a","type":"text_delta"}}"#,
+            r#"{"type": "content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#" {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+        ] {
+            assert_eq!(quick_text_delta(data), None, "{data}");
+        }
+    }
+
+    #[test]
+    fn a_stream_of_text_deltas_decodes_either_way() {
+        let mut dec = EventDecoder::new(None);
+        let mut out = Vec::new();
+        for data in [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"one "}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"two\n"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+            r#"{"index":0,"delta":{"text":"three","type":"text_delta"},"type":"content_block_delta"}"#,
+        ] {
+            let ev = SseEvent {
+                event: "content_block_delta".into(),
+                data: data.into(),
+                id: "".into(),
+            };
+            dec.event(&ev, &mut out).unwrap();
+        }
+        assert_eq!(
+            out,
+            vec![
+                Delta::Text("one ".into()),
+                Delta::Text("two\n".into()),
+                Delta::Text("three".into()),
+            ]
+        );
     }
 }

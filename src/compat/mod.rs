@@ -130,6 +130,45 @@ pub struct CompatStep {
     pub passthrough: bool,
     /// Embeddings asked for as base64 (what the OpenAI SDK asks by default).
     pub base64_embeddings: bool,
+    /// The token counts of the whole answer just translated, as reading the
+    /// translated body would find them: the log takes them from here
+    /// instead of parsing the body again.
+    pub whole_usage: UsageSlot,
+    /// The `model` the upstream body names, where it names one (what the
+    /// log would read back out of that body).
+    pub upstream_model: Option<String>,
+}
+
+/// A step's last whole-answer usage (see [`whole_usage`]).
+#[derive(Debug, Default)]
+pub struct UsageSlot(std::sync::Mutex<Option<crate::providers::usage::Usage>>);
+
+impl UsageSlot {
+    fn set(&self, usage: crate::providers::usage::Usage) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(usage);
+    }
+
+    fn take(&self) -> Option<crate::providers::usage::Usage> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Clone for UsageSlot {
+    fn clone(&self) -> UsageSlot {
+        UsageSlot(std::sync::Mutex::new(
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+}
+
+/// The token counts of a whole answer that `steps` translated, known from
+/// its translation; `None`: read them from the body.
+pub fn whole_usage(
+    steps: &[PlannedStep],
+    response: &Response,
+) -> Option<crate::providers::usage::Usage> {
+    let step = steps.iter().find(|s| s.index == response.step)?;
+    step.compat.as_ref()?.whole_usage.take()
 }
 
 /// Fields of the caller's request that change nothing a target must honour;
@@ -160,13 +199,29 @@ pub fn plan_step(
     index: usize,
     settings: Settings,
 ) -> Result<PlannedStep> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| refuse(caller, format!("the body is not valid JSON: {e}")))?;
-    let full_model = value
-        .get("model")
-        .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
-        .as_str()
-        .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?;
+    // The common chat request is read typed; any other body as a `Value`.
+    let fast = match caller {
+        Caller::Chat => openai::FastChat::read(body),
+        _ => None,
+    };
+    let read_value = || -> Result<Value> {
+        serde_json::from_slice(body)
+            .map_err(|e| refuse(caller, format!("the body is not valid JSON: {e}")))
+    };
+    let mut value = match fast {
+        Some(_) => Value::Null,
+        None => read_value()?,
+    };
+    // Owned: `value` may be read again below.
+    let full_model: String = match &fast {
+        Some(f) => f.model().to_owned(),
+        None => value
+            .get("model")
+            .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
+            .as_str()
+            .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?
+            .to_owned(),
+    };
     let (provider, model) = full_model
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.is_empty())
@@ -188,15 +243,26 @@ pub fn plan_step(
         ));
     }
     // Unknown providers are refused here, by the same rule as provider paths.
-    providers.target(
+    // Where the path does not depend on the body it is looked up once, here.
+    let dialect = dialect_of(provider);
+    let fixed_path = match (&dialect, caller) {
+        _ if provider == "azure-openai" => None,
+        (Ok(Dialect::Anthropic), Caller::Chat | Caller::Messages) => Some("v1/messages".into()),
+        (Ok(Dialect::OpenAi), Caller::Chat | Caller::Messages) => {
+            Some(openai_path(provider, "chat/completions"))
+        }
+        (Ok(Dialect::OpenAi), Caller::Embeddings) => Some(openai_path(provider, "embeddings")),
+        _ => None,
+    };
+    let early_target = providers.target(
         provider,
-        if provider == "azure-openai" {
-            "r/d"
-        } else {
-            ""
+        match &fixed_path {
+            Some(p) => p,
+            None if provider == "azure-openai" => "r/d",
+            None => "",
         },
     )?;
-    let dialect = dialect_of(provider).map_err(|m| refuse(caller, m))?;
+    let dialect = dialect.map_err(|m| refuse(caller, m))?;
 
     let mut step = CompatStep {
         caller,
@@ -208,6 +274,8 @@ pub fn plan_step(
         json_tool: None,
         passthrough: false,
         base64_embeddings: false,
+        whole_usage: UsageSlot::default(),
+        upstream_model: None,
     };
     let mut upstream_model = model.to_string();
     let mut azure_prefix = String::new();
@@ -270,17 +338,24 @@ pub fn plan_step(
             }
         }
         Caller::Chat | Caller::Messages => {
-            let mut req = match caller {
-                Caller::Chat => openai::parse_chat_request(&value, &upstream_model),
-                _ => anthropic::parse_messages_request(&value, &upstream_model),
-            }
-            .map_err(|m| refuse(caller, m))?;
-            step.stream = req.stream;
-            step.include_usage = req.include_usage;
             let same = matches!(
                 (caller, dialect),
                 (Caller::Chat, Dialect::OpenAi) | (Caller::Messages, Dialect::Anthropic)
             );
+            let typed = fast.and_then(|f| f.into_request(&upstream_model));
+            // A pass-through body is rewritten from its `Value`; a request
+            // the fast path left is read (and explained) by the `Value` path.
+            if value.is_null() && (same || typed.is_none()) {
+                value = read_value()?;
+            }
+            let mut req = match (typed, caller) {
+                (Some(req), _) => Ok(req),
+                (None, Caller::Chat) => openai::parse_chat_request(&value, &upstream_model),
+                (None, _) => anthropic::parse_messages_request(&value, &upstream_model),
+            }
+            .map_err(|m| refuse(caller, m))?;
+            step.stream = req.stream;
+            step.include_usage = req.include_usage;
             if same {
                 step.passthrough = true;
                 let path = match dialect {
@@ -310,19 +385,31 @@ pub fn plan_step(
             }
         }
     };
-    let mut path = format!("{azure_prefix}{path}");
-    if provider == "azure-openai" {
-        path.push_str(&format!("?api-version={AZURE_API_VERSION}"));
+    // Every OpenAI and Anthropic body written above carries `model`: the
+    // upstream's model name (Gemini's is in the path).
+    if dialect != Dialect::Gemini {
+        step.upstream_model = Some(upstream_model.clone());
     }
-    let target = providers.target(provider, &path)?;
+    let path = if provider == "azure-openai" {
+        format!("{azure_prefix}{path}?api-version={AZURE_API_VERSION}")
+    } else {
+        path
+    };
+    let target = match fixed_path {
+        Some(p) if p == path => early_target,
+        _ => providers.target(provider, &path)?,
+    };
 
     // The caller's credential goes in the provider's own header.
     headers.retain(|(n, _)| {
-        let n = n.to_ascii_lowercase();
-        !(n == "content-type"
-            || n == "accept-encoding"
-            || n == "content-encoding"
-            || (dialect != Dialect::Anthropic && n.starts_with("anthropic-")))
+        let anthropic = n
+            .as_bytes()
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"anthropic-"));
+        !(n.eq_ignore_ascii_case("content-type")
+            || n.eq_ignore_ascii_case("accept-encoding")
+            || n.eq_ignore_ascii_case("content-encoding")
+            || (dialect != Dialect::Anthropic && anthropic))
     });
     match crate::providers::credentials::take_caller_credential(&mut headers) {
         Some(key) => crate::providers::credentials::deliver(provider, &key, &mut headers),
@@ -584,7 +671,14 @@ impl CompatStep {
                 .map_err(bad)?;
                 match caller {
                     Caller::Messages => anthropic::encode_response(&hub).to_string(),
-                    _ => openai::encode_response(&hub),
+                    _ => {
+                        // What `usage_of_body` reads from the chat.completion written.
+                        self.whole_usage.set(crate::providers::usage::Usage {
+                            tokens_in: hub.usage.map(|u| u.input),
+                            tokens_out: hub.usage.map(|u| u.output),
+                        });
+                        openai::encode_response(&hub)
+                    }
                 }
             }
         };
@@ -676,6 +770,8 @@ mod tests {
             json_tool: None,
             passthrough: false,
             base64_embeddings: false,
+            whole_usage: UsageSlot::default(),
+            upstream_model: None,
         }
     }
 
@@ -750,6 +846,100 @@ mod tests {
                 .unwrap()
                 .contains("bad gateway")
         );
+    }
+
+    #[test]
+    fn the_usage_handed_to_the_log_is_what_the_translated_body_says() {
+        let step = step(Caller::Chat, Dialect::Anthropic, false);
+        for usage in [
+            r#","usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":2,"output_tokens":7}"#,
+            r#","usage":{"output_tokens":3}"#,
+            "",
+        ] {
+            let body = format!(
+                r#"{{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{{"type":"text","text":"usage: hi"}}],"stop_reason":"end_turn"{usage}}}"#
+            );
+            let mut r = answer(200, body.as_bytes());
+            step.translate_whole(&mut r).unwrap();
+            let planned = PlannedStep {
+                index: 0,
+                target: crate::providers::provider::Target {
+                    provider: "anthropic".into(),
+                    url: "http://127.0.0.1:1/v1/messages".into(),
+                    host: "127.0.0.1:1".into(),
+                },
+                method: "POST".into(),
+                headers: Vec::new(),
+                body: Vec::new(),
+                settings: crate::config::Controls::default().resolve(),
+                response_headers: Vec::new(),
+                compat: Some(Arc::new(step.clone())),
+            };
+            let known = whole_usage(std::slice::from_ref(&planned), &r);
+            assert_eq!(
+                known,
+                Some(crate::providers::usage::usage_of_body(&r.body)),
+                "{usage}"
+            );
+            // Taken once: a later answer of the step is read afresh.
+            assert_eq!(whole_usage(std::slice::from_ref(&planned), &r), None);
+        }
+    }
+
+    #[test]
+    fn the_model_handed_to_the_log_is_the_one_the_upstream_body_names() {
+        let providers = Providers::new(Default::default(), None);
+        let config = Config::default();
+        let chat = br#"{"model":"P/m-1","messages":[{"role":"user","content":"hi"}]}"#;
+        let messages =
+            br#"{"model":"P/m-1","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+        let embed = br#"{"model":"P/m-1","input":"hi"}"#;
+        let mut known_models = 0;
+        for (caller, body) in [
+            (Caller::Chat, &chat[..]),
+            (Caller::Messages, &messages[..]),
+            (Caller::Embeddings, &embed[..]),
+        ] {
+            for provider in [
+                "anthropic",
+                "openai",
+                "groq",
+                "google-ai-studio",
+                "azure-openai",
+            ] {
+                let body = String::from_utf8_lossy(body).replace(
+                    "P/m-1",
+                    &if provider == "azure-openai" {
+                        "azure-openai/res/m-1".to_string()
+                    } else {
+                        format!("{provider}/m-1")
+                    },
+                );
+                let settings = crate::config::Controls::default().resolve();
+                let Ok(planned) = plan_step(
+                    &providers,
+                    &config,
+                    caller,
+                    body.as_bytes(),
+                    Vec::new(),
+                    false,
+                    0,
+                    settings,
+                ) else {
+                    continue; // anthropic has no embeddings
+                };
+                let known = planned.compat.as_ref().unwrap().upstream_model.clone();
+                let read = crate::providers::adapter::adapter(provider)
+                    .model_of(&planned.target.url, &planned.body);
+                if known.is_some() {
+                    known_models += 1;
+                    assert_eq!(known, read, "{provider} {caller:?}");
+                }
+                assert_eq!(read.as_deref(), Some("m-1"), "{provider} {caller:?}");
+            }
+        }
+        // Chat and messages to four targets, embeddings to three.
+        assert_eq!(known_models, 11);
     }
 
     #[test]

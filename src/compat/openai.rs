@@ -2,12 +2,16 @@
 //! `compat/chat/completions` and `compat/embeddings`, and the upstream
 //! format of every OpenAI-compatible provider.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::{SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
 use super::hub::{
-    ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Message, Part, ResponseFormat, Role,
-    TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj, opt_bool,
-    opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
+    ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Message, Obj, Part, ResponseFormat,
+    Role, Str, TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj,
+    opt_bool, opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
@@ -304,6 +308,235 @@ fn parse_message(m: &Value, i: usize, req: &mut ChatRequest) -> R<()> {
         other => return Err(format!("{what}: role {other:?} is not supported")),
     }
     Ok(())
+}
+
+// The request read typed, straight from the bytes (strings borrowed where
+// they hold no escapes): the fast path for the common request. It accepts
+// a subset of what `parse_chat_request` does and reads it the same way;
+// anything else (tools, images, response formats, unknown fields, any
+// mistake) makes it give up, and the `Value` path decides, errors included.
+
+/// A Chat Completions request of the shape the fast path reads.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FastChat<'a> {
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<Obj<FastMessage<'a>>>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    stop: Option<Stops>,
+    stream: Option<bool>,
+    stream_options: Option<Obj<FastStreamOptions>>,
+    n: Option<u64>,
+    parallel_tool_calls: Option<bool>,
+    #[serde(borrow, default)]
+    tool_choice: Str<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastMessage<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(borrow)]
+    content: Option<FastContent<'a>>,
+    #[serde(borrow, default)]
+    tool_call_id: Str<'a>,
+    #[serde(borrow)]
+    tool_calls: Option<Vec<Obj<FastCall<'a>>>>,
+}
+
+#[derive(Deserialize)]
+struct FastPart<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Str<'a>,
+    #[serde(borrow, default)]
+    text: Str<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastCall<'a> {
+    #[serde(borrow, default)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    function: Option<Obj<FastFunction<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct FastFunction<'a> {
+    #[serde(borrow, default)]
+    name: Str<'a>,
+    #[serde(borrow, default)]
+    arguments: Str<'a>,
+}
+
+#[derive(Deserialize)]
+struct FastStreamOptions {
+    include_usage: Option<bool>,
+}
+
+/// A message's `content`: a string or an array of parts.
+enum FastContent<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Obj<FastPart<'a>>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for FastContent<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FastContent<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of parts")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FastContent::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FastContent::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(FastContent::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(p) = seq.next_element()? {
+                    parts.push(p);
+                }
+                Ok(FastContent::Parts(parts))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `stop`: a string or an array of strings.
+struct Stops(Vec<String>);
+
+impl<'de> Deserialize<'de> for Stops {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Stops;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Stops, E> {
+                Ok(Stops(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stops, A::Error> {
+                let mut all = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    all.push(s);
+                }
+                Ok(Stops(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Text-only parts (`None`: some part is not text, or not well formed).
+fn fast_parts(content: Option<FastContent>) -> Option<Vec<Part>> {
+    match content {
+        None => Some(Vec::new()),
+        Some(FastContent::Text(t)) => Some(vec![Part::Text(t.into_owned())]),
+        Some(FastContent::Parts(parts)) => parts
+            .into_iter()
+            .map(|Obj(p)| match (p.kind.as_deref(), p.text.0) {
+                (Some("text"), Some(t)) => Some(Part::Text(t.into_owned())),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+impl<'a> FastChat<'a> {
+    /// The request, if it has the shape the fast path reads.
+    pub fn read(body: &'a [u8]) -> Option<FastChat<'a>> {
+        super::hub::from_json_bytes::<Obj<FastChat>>(body)
+            .ok()
+            .map(|o| o.0)
+    }
+
+    /// The body's `model` (`{provider}/{model}`).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The hub request, as `parse_chat_request` reads it; `None` where that
+    /// one would refuse it (or where only it knows how to read it).
+    pub fn into_request(self, model: &str) -> Option<ChatRequest> {
+        if self.messages.is_empty() {
+            return None;
+        }
+        let mut req = ChatRequest {
+            model: model.to_string(),
+            ..ChatRequest::default()
+        };
+        for Obj(m) in self.messages {
+            let parts = fast_parts(m.content)?;
+            match &*m.role {
+                "system" | "developer" => {
+                    let mut msg = Message::new(Role::User);
+                    msg.parts = parts;
+                    req.system.push(msg.text());
+                }
+                "user" if !parts.is_empty() => {
+                    let mut msg = Message::new(Role::User);
+                    msg.parts = parts;
+                    req.messages.push(msg);
+                }
+                "assistant" => {
+                    let mut msg = Message::new(Role::Assistant);
+                    msg.parts = parts;
+                    for Obj(c) in m.tool_calls.unwrap_or_default() {
+                        let Obj(f) = c.function?;
+                        let arguments = f.arguments.0?;
+                        check_arguments(&arguments, "").ok()?;
+                        msg.tool_calls.push(ToolCall {
+                            id: c.id.0?.into_owned(),
+                            name: f.name.0?.into_owned(),
+                            arguments: arguments.into_owned(),
+                        });
+                    }
+                    if msg.parts.is_empty() && msg.tool_calls.is_empty() {
+                        return None;
+                    }
+                    req.messages.push(msg);
+                }
+                "tool" => {
+                    let mut msg = Message::new(Role::Tool);
+                    msg.parts = parts;
+                    msg.tool_call_id = Some(m.tool_call_id.0?.into_owned());
+                    req.messages.push(msg);
+                }
+                _ => return None,
+            }
+        }
+        req.tool_choice = match self.tool_choice.as_deref() {
+            None => None,
+            Some("auto") => Some(ToolChoice::Auto),
+            Some("none") => Some(ToolChoice::None),
+            Some("required") => Some(ToolChoice::Required),
+            Some(_) => return None,
+        };
+        req.parallel_tool_calls = self.parallel_tool_calls;
+        req.temperature = self.temperature;
+        req.top_p = self.top_p;
+        req.max_tokens = self.max_completion_tokens.or(self.max_tokens);
+        req.stop = self.stop.map(|s| s.0).unwrap_or_default();
+        req.stream = self.stream.unwrap_or(false);
+        req.include_usage = self
+            .stream_options
+            .and_then(|o| o.0.include_usage)
+            .unwrap_or(false);
+        req.n = self.n;
+        Some(req)
+    }
 }
 
 /// Writes the hub request as an OpenAI Chat Completions body.
@@ -847,4 +1080,120 @@ pub fn encode_embeddings(vectors: Vec<Value>, model: &str, prompt_tokens: u64) -
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path's answer, and the `Value` path's.
+    fn both(body: &str) -> (Option<ChatRequest>, Result<ChatRequest, String>) {
+        let fast = FastChat::read(body.as_bytes()).and_then(|f| f.into_request("m"));
+        let slow = serde_json::from_str::<Value>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| parse_chat_request(&v, "m"));
+        (fast, slow)
+    }
+
+    const MESSAGES: &[&str] = &[
+        r#"{"role":"user","content":"hi"}"#,
+        r#"{"role":"user","content":"esc \" \n \u00e9 ✓"}"#,
+        r#"{"role":"user","content":""}"#,
+        r#"{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#,
+        r#"{"role":"user","content":[]}"#,
+        r#"{"role":"user","content":null}"#,
+        r#"{"role":"user"}"#,
+        r#"{"role":"user","content":5}"#,
+        r#"{"role":"user","content":[{"type":"text"}]}"#,
+        r#"{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}"#,
+        r#"{"role":"user","content":[{"type":"text","text":"a","cache_control":{}}],"name":"x"}"#,
+        r#"["user","hi"]"#,
+        r#"{"role":"system","content":"be brief"}"#,
+        r#"{"role":"developer","content":[{"type":"text","text":"x"},{"type":"text","text":"y"}]}"#,
+        r#"{"role":"system","content":null}"#,
+        r#"{"role":"system","content":[{"type":"image_url","image_url":"http://x"}]}"#,
+        r#"{"role":"assistant","content":"ok"}"#,
+        r#"{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]}"#,
+        r#"{"role":"assistant","tool_calls":[{"id":"c1","function":{"name":"f","arguments":"[1]"}}]}"#,
+        r#"{"role":"assistant","tool_calls":[{"id":"c1","function":{"name":"f","arguments":"{"}}]}"#,
+        r#"{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}"#,
+        r#"{"role":"assistant","tool_calls":[{"id":"c1","function":["f","{}"]}]}"#,
+        r#"{"role":"assistant","tool_calls":[]}"#,
+        r#"{"role":"assistant","tool_calls":null,"content":"x"}"#,
+        r#"{"role":"tool","tool_call_id":"c1","content":"42"}"#,
+        r#"{"role":"tool","content":"42"}"#,
+        r#"{"role":"tool","tool_call_id":null,"content":"42"}"#,
+        r#"{"role":"user","content":"x","tool_call_id":7}"#,
+        r#"{"role":"function","content":"x"}"#,
+        r#"{"role":7,"content":"x"}"#,
+    ];
+
+    const FIELDS: &[&str] = &[
+        "",
+        r#","temperature":0.5,"top_p":1"#,
+        r#","temperature":null,"max_tokens":null"#,
+        r#","temperature":"hot""#,
+        r#","max_tokens":256"#,
+        r#","max_tokens":256,"max_completion_tokens":100"#,
+        r#","max_tokens":1.5"#,
+        r#","max_tokens":-1"#,
+        r#","stop":"END""#,
+        r#","stop":["a","b"]"#,
+        r#","stop":["a",null]"#,
+        r#","stop":[]"#,
+        r#","stop":5"#,
+        r#","stream":true,"stream_options":{"include_usage":true,"other":1}"#,
+        r#","stream":false,"stream_options":null"#,
+        r#","stream_options":[true]"#,
+        r#","stream_options":{"include_usage":"yes"}"#,
+        r#","stream":"yes""#,
+        r#","n":1,"parallel_tool_calls":false"#,
+        r#","n":2"#,
+        r#","tool_choice":"auto""#,
+        r#","tool_choice":"required""#,
+        r#","tool_choice":"sometimes""#,
+        r#","tool_choice":{"type":"function","function":{"name":"f"}}"#,
+        r#","tool_choice":null"#,
+        r#","user":"u1""#,
+        r#","tools":[{"type":"function","function":{"name":"f"}}]"#,
+        r#","response_format":{"type":"json_object"}"#,
+        r#","temperature":1,"temperature":2"#,
+    ];
+
+    #[test]
+    fn the_typed_request_reads_as_the_value_path_does() {
+        let (mut fast_taken, mut slow_ok) = (0, 0);
+        for fields in FIELDS {
+            for m in MESSAGES {
+                for body in [
+                    format!(r#"{{"model":"p/m","messages":[{m}]{fields}}}"#),
+                    format!(
+                        r#"{{"messages":[{{"role":"system","content":"s"}},{m},{{"role":"user","content":"q"}}],"model":"p/m"{fields}}}"#
+                    ),
+                ] {
+                    let (fast, slow) = both(&body);
+                    slow_ok += slow.is_ok() as usize;
+                    if let Some(fast) = fast {
+                        fast_taken += 1;
+                        assert_eq!(Ok(fast), slow, "{body}");
+                    }
+                }
+            }
+        }
+        // Most well-formed requests take the fast path (not those with
+        // images, tools, response formats or fields it leaves to `extra`).
+        assert!(fast_taken * 10 > slow_ok * 6, "{fast_taken} of {slow_ok}");
+        for body in [
+            r#"{"model":"p/m","messages":[]}"#,
+            r#"{"model":"p/m"}"#,
+            r#"{"model":5,"messages":[{"role":"user","content":"x"}]}"#,
+            r#"["p/m",[{"role":"user","content":"x"}]]"#,
+            r#"{"model":"p/m","messages":[{"role":"user","content":"x"}]} trailing"#,
+            r#"{"model":"p/m","messages":{"role":"user","content":"x"}}"#,
+        ] {
+            assert!(both(body).0.is_none(), "{body}");
+        }
+        let (fast, _) = both(r#"{"model":"p/m","messages":[{"role":"user","content":"hi"}]}"#);
+        assert_eq!(fast.unwrap().messages[0].text(), "hi");
+    }
 }

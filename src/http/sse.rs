@@ -226,17 +226,68 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 /// Whether an event says the stream failed: `event: error`, or data that is
-/// a JSON object with a top-level `error` key.
+/// a JSON object with a top-level `error` key. Called for every event of
+/// every stream, so the usual answer (no) comes from a byte search: a key
+/// `error` is spelled out or escaped (`\u0065...`); only then is the object
+/// read, its keys borrowed, not copied.
 pub fn is_error_event(event: &SseEvent<'_>) -> bool {
     if event.event == "error" {
         return true;
     }
     let data = event.data.trim_start();
-    data.starts_with('{')
-        && serde_json::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(
-            &event.data,
-        )
-        .is_ok_and(|object| object.contains_key("error"))
+    if !data.starts_with('{') {
+        return false;
+    }
+    static ERROR: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new("error"));
+    static ESCAPE: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new("\\u"));
+    let bytes = data.as_bytes();
+    if ERROR.find(bytes).is_none() && ESCAPE.find(bytes).is_none() {
+        return false;
+    }
+    serde_json::from_str::<HasErrorKey>(data).is_ok_and(|has| has.0)
+}
+
+/// A JSON object, read only for whether it has a top-level `error` key.
+struct HasErrorKey(bool);
+
+impl<'de> serde::Deserialize<'de> for HasErrorKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+        struct IsError(bool);
+        impl<'de> serde::Deserialize<'de> for IsError {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct K;
+                impl Visitor<'_> for K {
+                    type Value = IsError;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a key")
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<IsError, E> {
+                        Ok(IsError(v == "error"))
+                    }
+                }
+                d.deserialize_str(K)
+            }
+        }
+        struct M;
+        impl<'de> Visitor<'de> for M {
+            type Value = HasErrorKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HasErrorKey, A::Error> {
+                let mut found = false;
+                while let Some(IsError(is)) = map.next_key()? {
+                    found |= is;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(HasErrorKey(found))
+            }
+        }
+        d.deserialize_map(M)
+    }
 }
 
 /// Owned copy of an event, for events held back until a stream commits.
@@ -447,5 +498,23 @@ mod tests {
         ));
         assert!(!is_error_event(&e("message", "[DONE]").as_event()));
         assert!(!is_error_event(&e("message", r#"["error"]"#).as_event()));
+        // The key found however it is spelled; text that only mentions it,
+        // or is not an object, is not an error.
+        assert!(is_error_event(
+            &e("message", r#" {"a":[1,{"b":null}],"\u0065rror":true}"#).as_event()
+        ));
+        assert!(is_error_event(
+            &e("message", r#"{"error":1,"error":2}"#).as_event()
+        ));
+        assert!(!is_error_event(
+            &e("message", r#"{"text":"error \u00e9","errors":[]}"#).as_event()
+        ));
+        assert!(!is_error_event(&e("message", r#"{"error":1"#).as_event()));
+        assert!(!is_error_event(
+            &e("message", r#"{"error":1} x"#).as_event()
+        ));
+        assert!(!is_error_event(
+            &e("message", r#"{"delta":"hi"}"#).as_event()
+        ));
     }
 }
