@@ -54,10 +54,9 @@ pub fn plan(
     settings: &Settings,
     metadata: Option<&Map<String, Value>>,
 ) -> Result<Option<RoutedRequest>> {
-    // Cheap test first: most unified requests name a provider.
-    // (Found by its '/', the rarer byte, then the seven before it.)
-    let named = |i: usize| i >= 7 && &body[i - 7..i] == b"dynamic";
-    if !(0..body.len()).any(|i| body[i] == b'/' && named(i)) {
+    // Cheap test first: most unified requests name a provider. (memmem's
+    // vectorised search; a byte loop cost ~5 instructions per body byte.)
+    if memchr::memmem::find(body, b"dynamic/").is_none() {
         return Ok(None);
     }
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
