@@ -123,7 +123,8 @@ for name in main:TERM fallback:INT; do
     wait "${!var}" || rc=$?
     [ "$rc" -eq 0 ] || fail "${name%%:*}: exit $rc after SIG${name#*:}"
 done
-pids=()
+# Those two are gone; cleanup still stops the unified and stored servers.
+pids=("$pid_unified" "$pid_stored")
 ok "aigw serve exits 0 on SIGTERM and on SIGINT"
 
 echo "server-sdk: $passed passed, 0 failed"
