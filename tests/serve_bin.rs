@@ -41,27 +41,7 @@ fn serves_until_sigterm_then_exits_zero() {
             mock.url()
         ),
     );
-    let mut child = Command::new(AIGW)
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("aigw listening on http://")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .to_string();
+    let (mut child, addr) = spawn_serve(&config);
     assert!(
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
         "{addr}"

@@ -153,6 +153,22 @@ const CHAT_STREAM: &str =
     r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
 
 /// Waits until `f` holds, for at most `limit`.
+/// Writes a chat POST with `body` on `s`; `mock` (if not empty) is the
+/// request's `x-mock` directive.
+fn write_chat(s: &mut TcpStream, mock: &str, body: &str) {
+    let directive = if mock.is_empty() {
+        String::new()
+    } else {
+        format!("x-mock: {mock}\r\n")
+    };
+    write!(
+        s,
+        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\n{directive}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+}
+
 fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -299,12 +315,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let server = serve(&gw, "{}");
     let mut s = connect(server.port());
     for _ in 0..3 {
-        write!(
-            s,
-            "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{CHAT}",
-            CHAT.len()
-        )
-        .unwrap();
+        write_chat(&mut s, "", CHAT);
         let a = read_answer(&mut s).unwrap();
         assert_eq!(a.status, 200);
         assert_eq!(a.json()["object"], "chat.completion");
@@ -321,12 +332,7 @@ fn one_connection_alternates_streams_and_whole_answers() {
     let mut s = connect(server.port());
     for round in 0..3 {
         for body in [CHAT, CHAT_STREAM] {
-            write!(
-                s,
-                "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
+            write_chat(&mut s, "", body);
             let a = read_answer(&mut s).unwrap();
             assert_eq!(a.status, 200, "round {round}");
             if body == CHAT {
@@ -650,12 +656,7 @@ fn slow_clients_do_not_hold_up_others() {
 
     // An idle keep-alive connection is closed after idle_timeout_ms.
     let mut idle = connect(port);
-    write!(
-        idle,
-        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{CHAT}",
-        CHAT.len()
-    )
-    .unwrap();
+    write_chat(&mut idle, "", CHAT);
     assert_eq!(read_answer(&mut idle).unwrap().status, 200);
     let started = Instant::now();
     let mut rest = Vec::new();
@@ -676,12 +677,7 @@ fn connections_over_the_limit_get_503() {
     let mut held: Vec<TcpStream> = (0..2).map(|_| connect(port)).collect();
     // Both are served (accepted and answered) while they stay open.
     for s in &mut held {
-        write!(
-            s,
-            "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{CHAT}",
-            CHAT.len()
-        )
-        .unwrap();
+        write_chat(s, "", CHAT);
         assert_eq!(read_answer(s).unwrap().status, 200);
     }
     let mut third = connect(port);
@@ -700,13 +696,7 @@ fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
     let gw = gateway(&mock, "");
     let server = serve(&gw, "{}");
     let mut s = connect(server.port());
-    write!(
-        s,
-        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall_after=2\r\n\
-         Content-Length: {}\r\n\r\n{CHAT_STREAM}",
-        CHAT_STREAM.len()
-    )
-    .unwrap();
+    write_chat(&mut s, "stall_after=2", CHAT_STREAM);
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("tok1") {
@@ -736,13 +726,7 @@ fn a_client_leaving_before_the_answer_cancels_the_upstream_request() {
     let gw = gateway(&mock, "");
     let server = serve(&gw, "{}");
     let mut s = connect(server.port());
-    write!(
-        s,
-        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall=4000\r\n\
-         Content-Length: {}\r\n\r\n{CHAT}",
-        CHAT.len()
-    )
-    .unwrap();
+    write_chat(&mut s, "stall=4000", CHAT);
     assert!(eventually(Duration::from_secs(2), || mock
         .open_connections()
         == 1));
@@ -769,13 +753,7 @@ fn stopping_ends_requests_in_flight_within_the_grace() {
     let gw = gateway(&mock, "");
     let mut server = serve(&gw, r#"{"shutdown_grace_ms":200}"#);
     let mut s = connect(server.port());
-    write!(
-        s,
-        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall_after=1\r\n\
-         Content-Length: {}\r\n\r\n{CHAT_STREAM}",
-        CHAT_STREAM.len()
-    )
-    .unwrap();
+    write_chat(&mut s, "stall_after=1", CHAT_STREAM);
     let mut buf = [0u8; 4096];
     assert!(s.read(&mut buf).unwrap() > 0);
     let started = Instant::now();
@@ -800,13 +778,7 @@ fn stopping_cancels_a_whole_answer_still_waiting_for_its_head() {
     let gw = gateway(&mock, "");
     let mut server = serve(&gw, r#"{"shutdown_grace_ms":200}"#);
     let mut s = connect(server.port());
-    write!(
-        s,
-        "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nx-mock: stall=10000\r\n\
-         Content-Length: {}\r\n\r\n{CHAT}",
-        CHAT.len()
-    )
-    .unwrap();
+    write_chat(&mut s, "stall=10000", CHAT);
     assert!(eventually(Duration::from_secs(2), || mock
         .open_connections()
         == 1));
