@@ -207,6 +207,8 @@ pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 1000;
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_LOG_CAPACITY: usize = 1000;
 pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 32;
+/// The most `max_idle_connections_per_host` may be.
+pub const MAX_IDLE_PER_HOST_LIMIT: usize = 4096;
 
 impl Default for Config {
     fn default() -> Config {
@@ -420,9 +422,9 @@ impl Config {
         let max_idle = raw
             .max_idle_connections_per_host
             .unwrap_or(DEFAULT_MAX_IDLE_PER_HOST as u64);
-        if max_idle > 4096 {
+        if max_idle > MAX_IDLE_PER_HOST_LIMIT as u64 {
             return Err(invalid(format!(
-                "max_idle_connections_per_host must be at most 4096, got {max_idle}"
+                "max_idle_connections_per_host must be at most {MAX_IDLE_PER_HOST_LIMIT}, got {max_idle}"
             )));
         }
         let retry_after_cap_ms = raw.retry_after_cap_ms.unwrap_or(DEFAULT_RETRY_AFTER_CAP_MS);

@@ -163,10 +163,11 @@ fn start(serve: &Serve) -> Result<Server, String> {
 /// limit), so that a burst of concurrent requests, once served, does not
 /// open new upstream connections for the next one.
 fn served_pool_size(config: &Config, options: &ServerOptions) -> usize {
-    const MAX_IDLE_PER_HOST: usize = 4096;
-    config
-        .max_idle_connections_per_host
-        .max(options.max_connections.min(MAX_IDLE_PER_HOST))
+    config.max_idle_connections_per_host.max(
+        options
+            .max_connections
+            .min(aigw::config::MAX_IDLE_PER_HOST_LIMIT),
+    )
 }
 
 /// Blocks until SIGINT or SIGTERM. Both are blocked first, before the server
