@@ -41,6 +41,36 @@ pub trait StreamSink {
 
 const READ_SIZE: usize = 16 * 1024;
 
+thread_local! {
+    /// The last read buffer this thread used, kept for its next attempt.
+    static SPARE_READ_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// An attempt's read buffer, reused across the calls on one thread: a fresh
+/// zeroed 16 KiB allocation per call cost a calloc, a memset and (as a
+/// large-bin request) a consolidation of malloc's fast bins every time.
+/// A nested call on the same thread (a callback sending again) finds no
+/// spare and allocates its own.
+struct ReadBuf(Vec<u8>);
+
+impl ReadBuf {
+    fn take() -> ReadBuf {
+        let spare = SPARE_READ_BUF.try_with(|c| c.take()).unwrap_or_default();
+        if spare.len() == READ_SIZE {
+            ReadBuf(spare)
+        } else {
+            ReadBuf(vec![0; READ_SIZE])
+        }
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        let _ = SPARE_READ_BUF.try_with(|c| c.set(buf));
+    }
+}
+
 /// The most one event may hold, given the response body limit.
 fn event_limit(gateway: &Gateway) -> usize {
     let body_limit = gateway.config().max_response_body_bytes;
@@ -89,7 +119,7 @@ pub fn run_stream_steps(
             sink: &mut *sink,
             reader: body.into_with_config().limit(u64::MAX).reader(),
             parser: SseParser::new(event_limit),
-            buf: vec![0; READ_SIZE],
+            buf: ReadBuf::take(),
             reports: adapter(&step.target.provider).reports,
             dialect: None,
             ended: false,
@@ -180,7 +210,7 @@ struct Attempt<'a> {
     sink: &'a mut dyn StreamSink,
     reader: ureq::BodyReader<'static>,
     parser: SseParser,
-    buf: Vec<u8>,
+    buf: ReadBuf,
     /// How the step's provider marks errors, dialects and stream ends.
     reports: &'static Reports,
     /// The stream's dialect, once an event showed it.
@@ -193,7 +223,7 @@ impl Attempt<'_> {
     /// Reads the next piece; `Ok(0)` at the end of the body.
     fn read(&mut self) -> std::result::Result<usize, Error> {
         loop {
-            match self.reader.read(&mut self.buf) {
+            match self.reader.read(&mut self.buf.0) {
                 Ok(n) => return Ok(n),
                 Err(e)
                     if e.kind() == std::io::ErrorKind::Interrupted
@@ -255,7 +285,7 @@ impl Attempt<'_> {
             if n == 0 {
                 return self.check_end();
             }
-            let (state, sink, data) = (self.state, &mut *self.sink, &self.buf[..n]);
+            let (state, sink, data) = (self.state, &mut *self.sink, &self.buf.0[..n]);
             callback(state, "on_data", || sink.on_data(data))?;
             if !events {
                 continue;
@@ -344,10 +374,10 @@ impl Attempt<'_> {
                     ),
                 ));
             }
-            if let Err(e) = crate::alloc::try_extend(&mut held, &self.buf[..n], "a held stream") {
+            if let Err(e) = crate::alloc::try_extend(&mut held, &self.buf.0[..n], "a held stream") {
                 return Verdict::Fatal(e);
             }
-            let parsed = self.parser.feed(&self.buf[..n], &mut |e| {
+            let parsed = self.parser.feed(&self.buf.0[..n], &mut |e| {
                 events.push(OwnedEvent::from_event(e));
                 true
             });
@@ -413,7 +443,7 @@ impl Attempt<'_> {
             match self.read() {
                 Ok(0) => break,
                 Ok(n) if (body.len() + n) as u64 <= body_limit => {
-                    if crate::alloc::try_extend(&mut body, &self.buf[..n], "a stream").is_err() {
+                    if crate::alloc::try_extend(&mut body, &self.buf.0[..n], "a stream").is_err() {
                         break;
                     }
                 }
