@@ -748,6 +748,36 @@ fn a_client_leaving_before_the_answer_cancels_the_upstream_request() {
 }
 
 #[test]
+fn a_hang_up_cancels_a_later_call_on_a_kept_alive_connection() {
+    // The client socket is watched per connection, across its calls: after
+    // a whole answer and a stream (which moves the connection to another
+    // thread and back), a hang-up still cancels the call then running.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    let mut s = connect(server.port());
+    write_chat(&mut s, "", CHAT);
+    assert_eq!(read_answer(&mut s).unwrap().status, 200);
+    write_chat(&mut s, "", CHAT_STREAM);
+    let streamed = read_answer(&mut s).unwrap();
+    assert_eq!(streamed.status, 200);
+    assert!(streamed.text().contains("[DONE]"), "{}", streamed.text());
+    write_chat(&mut s, "stall=4000", CHAT);
+    // The third call runs once the mock has its request (upstream).
+    assert!(eventually(Duration::from_secs(2), || mock.requests() == 3));
+    let left = Instant::now();
+    drop(s);
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            gw.logs_json(&Default::default()).contains("cancelled")
+        }),
+        "the third call was not cancelled: {}",
+        gw.logs_json(&Default::default())
+    );
+    assert!(left.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
 fn stopping_ends_requests_in_flight_within_the_grace() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, "");

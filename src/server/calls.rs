@@ -3,6 +3,7 @@
 //! when the client leaves (one epoll set, watched by one thread that sleeps
 //! until a client hangs up) or when the server's grace is over.
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -16,27 +17,38 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One watched connection: the call running on it, and whether its client
+/// has hung up (a later call on it is cancelled at once).
+#[derive(Default)]
+struct Entry {
+    running: Option<CancelToken>,
+    hung_up: bool,
+}
+
 #[derive(Default)]
 struct State {
     next: u64,
-    running: Vec<(u64, CancelToken)>,
+    conns: HashMap<u64, Entry>,
     cancelled: bool,
 }
 
 struct Inner {
     state: Mutex<State>,
-    /// Client sockets of running calls, keyed by call id; `None` when epoll
-    /// is not available (then only the grace cancels).
+    /// Client sockets of connections running calls, keyed by connection;
+    /// `None` when epoll is not available (then only the grace cancels).
     epoll: Option<OwnedFd>,
     /// Written once to stop the watcher.
     stop: Option<OwnedFd>,
 }
 
 impl Inner {
-    fn cancel(&self, id: u64) {
-        let s = lock(&self.state);
-        if let Some((_, token)) = s.running.iter().find(|(n, _)| *n == id) {
-            token.trigger();
+    fn hung_up(&self, key: u64) {
+        let mut s = lock(&self.state);
+        if let Some(entry) = s.conns.get_mut(&key) {
+            entry.hung_up = true;
+            if let Some(token) = &entry.running {
+                token.trigger();
+            }
         }
     }
 }
@@ -47,11 +59,16 @@ pub struct Calls {
     watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// A call registered with [`Calls::add`].
-pub struct CallId {
-    id: u64,
-    /// The client socket, while it is watched.
-    fd: Option<RawFd>,
+/// A connection known to [`Calls`], from [`Calls::watch`]. Its socket is
+/// put in the epoll set at its first call and stays there across the
+/// connection's calls (two `epoll_ctl` per connection, not per request),
+/// until the connection moves to a thread that polls it or ends. Dropped
+/// before the socket closes, so the removal never hits a reused fd.
+pub struct Watch {
+    inner: Arc<Inner>,
+    key: u64,
+    fd: RawFd,
+    in_epoll: bool,
 }
 
 fn epoll_ctl(epoll: &OwnedFd, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> bool {
@@ -105,51 +122,113 @@ impl Calls {
         }
     }
 
-    /// Registers a call about to run, cancelled if `client` hangs up.
-    pub fn add(&self, token: CancelToken, client: RawFd) -> CallId {
-        let id = {
+    /// Registers a connection whose client socket is `client`.
+    pub fn watch(&self, client: RawFd) -> Watch {
+        let key = {
             let mut s = lock(&self.inner.state);
-            if s.cancelled {
+            s.next += 1;
+            let key = s.next;
+            s.conns.insert(key, Entry::default());
+            key
+        };
+        Watch {
+            inner: Arc::clone(&self.inner),
+            key,
+            fd: client,
+            in_epoll: false,
+        }
+    }
+}
+
+impl Watch {
+    /// A call is about to run on this connection's thread: cancelled if the
+    /// client hangs up (or already has, or the grace is over).
+    pub fn start(&mut self, token: CancelToken) {
+        {
+            let mut s = lock(&self.inner.state);
+            let cancelled = s.cancelled;
+            let entry = s.conns.entry(self.key).or_default();
+            if cancelled || entry.hung_up {
                 token.trigger();
             }
-            s.next += 1;
-            let id = s.next;
-            s.running.push((id, token));
-            id
-        };
-        // One report is enough: the call is cancelled then.
-        let events = (libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
-        let fd = self
-            .inner
-            .epoll
-            .as_ref()
-            .filter(|e| epoll_ctl(e, libc::EPOLL_CTL_ADD, client, events, id))
-            .map(|_| client);
-        CallId { id, fd }
-    }
-
-    /// Stops watching the call's client (its connection is about to move
-    /// to a thread that polls it, or to close).
-    pub fn unwatch(&self, call: &mut CallId) {
-        if let (Some(fd), Some(epoll)) = (call.fd.take(), &self.inner.epoll) {
-            epoll_ctl(epoll, libc::EPOLL_CTL_DEL, fd, 0, 0);
+            entry.running = Some(token);
+        }
+        if !self.in_epoll {
+            // One report is enough: the connection is done with then.
+            let events = (libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
+            self.in_epoll = self
+                .inner
+                .epoll
+                .as_ref()
+                .is_some_and(|e| epoll_ctl(e, libc::EPOLL_CTL_ADD, self.fd, events, self.key));
         }
     }
 
     /// The call has ended.
-    pub fn remove(&self, mut call: CallId) {
-        self.unwatch(&mut call);
-        let mut s = lock(&self.inner.state);
-        if let Some(i) = s.running.iter().position(|(n, _)| *n == call.id) {
-            s.running.swap_remove(i);
+    pub fn end(&mut self) {
+        if let Some(entry) = lock(&self.inner.state).conns.get_mut(&self.key) {
+            entry.running = None;
         }
     }
 
+    /// The connection is about to move to a thread that polls its client,
+    /// while its call goes on here: the client is no longer watched (a
+    /// later [`Watch::start`] watches it again), and the running call is
+    /// held by the returned guard until it ends, so the grace still
+    /// cancels it.
+    pub fn detach(&mut self) -> Detached {
+        self.unwatch();
+        let mut s = lock(&self.inner.state);
+        let running = s.conns.get_mut(&self.key).and_then(|e| e.running.take());
+        s.next += 1;
+        let key = s.next;
+        s.conns.insert(
+            key,
+            Entry {
+                running,
+                hung_up: false,
+            },
+        );
+        Detached {
+            inner: Arc::clone(&self.inner),
+            key,
+        }
+    }
+
+    fn unwatch(&mut self) {
+        if let (true, Some(epoll)) = (self.in_epoll, &self.inner.epoll) {
+            epoll_ctl(epoll, libc::EPOLL_CTL_DEL, self.fd, 0, 0);
+        }
+        self.in_epoll = false;
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.unwatch();
+        lock(&self.inner.state).conns.remove(&self.key);
+    }
+}
+
+/// A call whose connection moved away (see [`Watch::detach`]); the call is
+/// forgotten when this is dropped.
+pub struct Detached {
+    inner: Arc<Inner>,
+    key: u64,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        lock(&self.inner.state).conns.remove(&self.key);
+    }
+}
+
+impl Calls {
     /// Cancels every running call and any started later.
     pub fn cancel_all(&self) {
         let mut s = lock(&self.inner.state);
         s.cancelled = true;
-        for (_, token) in &s.running {
+        for token in s.conns.values().filter_map(|e| e.running.as_ref()) {
             token.trigger();
         }
     }
@@ -191,7 +270,7 @@ fn watch(inner: &Inner) {
             if key == STOP {
                 return;
             }
-            inner.cancel(key);
+            inner.hung_up(key);
         }
     }
 }

@@ -10,7 +10,7 @@
 //! gateway thread finishes the stream and returns to the pool.
 
 use std::future::Future;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +28,7 @@ use crate::http::sse::SseEvent;
 
 use super::Shared;
 use super::body::Msg;
-use super::calls::CallId;
+use super::calls::{Detached, Watch};
 
 /// Chunks in flight between a gateway thread and its connection; a slow
 /// client holds the gateway back after this many (backpressure, not memory).
@@ -130,14 +130,15 @@ impl Runtimes {
 type ConnFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A connection and what it runs on; moves between threads as a whole.
-/// Field order is drop order: the connection before its runtime.
+/// Field order is drop order: the hang-up watch before the socket (owned
+/// by `future`) closes, the connection before its runtime.
 struct Conn {
+    /// The client socket, watched for hang-ups while a call runs on this
+    /// thread.
+    watch: Watch,
     future: ConnFuture,
     runtime: Option<Runtime>,
     slot: Arc<Slot>,
-    /// The client socket (owned by `future`), watched for hang-ups while
-    /// a call runs on this thread.
-    fd: RawFd,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -163,10 +164,10 @@ pub fn serve(tcp: std::net::TcpStream, shared: Arc<Shared>, permit: OwnedSemapho
     };
     drive(
         Conn {
+            watch: shared.calls.watch(fd),
             future,
             runtime: Some(runtime),
             slot,
-            fd,
             _permit: permit,
         },
         &shared,
@@ -200,8 +201,12 @@ fn drive(mut conn: Conn, shared: &Arc<Shared>) {
         }
     }
     let Conn {
-        future, runtime, ..
+        watch,
+        future,
+        runtime,
+        ..
     } = conn;
+    drop(watch);
     drop(future);
     if let Some(rt) = runtime {
         shared.runtimes.give_back(rt);
@@ -210,14 +215,15 @@ fn drive(mut conn: Conn, shared: &Arc<Shared>) {
 
 /// Runs one gateway call on this thread and leaves its answer in the slot.
 fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
-    let (slot, fd) = match here {
-        Some(c) => (Arc::clone(&c.slot), c.fd),
+    let slot = match here {
+        Some(c) => {
+            if let Some(token) = &request.cancel {
+                c.watch.start(token.clone());
+            }
+            Arc::clone(&c.slot)
+        }
         None => return,
     };
-    let call_id = request
-        .cancel
-        .as_ref()
-        .map(|c| shared.calls.add(c.clone(), fd));
     let mut sink = ConnSink {
         here,
         shared,
@@ -225,7 +231,7 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
         held: None,
         stream_head: None,
         tx: None,
-        call_id,
+        detached: None,
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         shared.gateway.send_stream(request, &mut sink)
@@ -237,8 +243,8 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
         ))
     });
     sink.finish(result.map(|_| ()));
-    if let Some(id) = sink.call_id.take() {
-        shared.calls.remove(id);
+    if let Some(c) = sink.here.as_mut() {
+        c.watch.end();
     }
 }
 
@@ -266,7 +272,8 @@ struct ConnSink<'a> {
     held: Option<Held>,
     stream_head: Option<Response>,
     tx: Option<mpsc::Sender<Msg>>,
-    call_id: Option<CallId>,
+    /// The call, once its connection moved to another thread.
+    detached: Option<Detached>,
 }
 
 impl ConnSink<'_> {
@@ -298,12 +305,10 @@ impl ConnSink<'_> {
         }
         // From now on the connection's new thread watches the client (and
         // may close the socket before this call ends).
-        if let Some(id) = &mut self.call_id {
-            self.shared.calls.unwatch(id);
-        }
-        let Some(conn) = self.here.take() else {
+        let Some(mut conn) = self.here.take() else {
             return false;
         };
+        self.detached = Some(conn.watch.detach());
         let shared = Arc::clone(self.shared);
         let moved = self
             .shared
