@@ -26,9 +26,9 @@ use crate::call::stream::StreamSink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::sse::SseEvent;
 
-use super::Shared;
 use super::body::Msg;
 use super::calls::{Detached, Watch};
+use super::{Head, Shared};
 
 /// Chunks in flight between a gateway thread and its connection; a slow
 /// client holds the gateway back after this many (backpressure, not memory).
@@ -52,10 +52,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What the gateway call produced, for the request handler to answer with.
 pub enum Answer {
     /// A head and its complete body.
-    Whole(Response, Bytes),
+    Whole(Head, Bytes),
     /// A head whose body follows through the channel (`Data`, then `Done`
     /// or `Failed`).
-    Stream(Response, mpsc::Receiver<Msg>),
+    Stream(Head, mpsc::Receiver<Msg>),
     /// Nothing was delivered.
     Failed(Error),
 }
@@ -250,7 +250,7 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
 
 /// A head held back until its announced body is complete.
 struct Held {
-    head: Response,
+    head: Head,
     want: usize,
     body: Vec<u8>,
 }
@@ -270,7 +270,7 @@ struct ConnSink<'a> {
     shared: &'a Arc<Shared>,
     slot: &'a Slot,
     held: Option<Held>,
-    stream_head: Option<Response>,
+    stream_head: Option<Head>,
     tx: Option<mpsc::Sender<Msg>>,
     /// The call, once its connection moved to another thread.
     detached: Option<Detached>,
@@ -293,7 +293,7 @@ impl ConnSink<'_> {
     /// Answers with `head` and a channel for the body (`first` queued on
     /// it); with `more` set, the gateway call goes on, so the connection
     /// moves to a thread of its own to write the chunks as they come.
-    fn start_stream(&mut self, head: Response, first: Vec<u8>, more: bool) -> bool {
+    fn start_stream(&mut self, head: Head, first: Vec<u8>, more: bool) -> bool {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         if !first.is_empty() {
             let _ = tx.try_send(Msg::Data(Bytes::from(first)));
@@ -375,14 +375,14 @@ impl StreamSink for ConnSink<'_> {
         match want {
             Some(want) => {
                 self.held = Some(Held {
-                    head: head.clone(),
+                    head: Head::of(head),
                     want,
                     body: Vec::with_capacity(want),
                 });
                 // An empty body is complete at once.
                 self.answer_if_complete();
             }
-            None => self.stream_head = Some(head.clone()),
+            None => self.stream_head = Some(Head::of(head)),
         }
         true
     }

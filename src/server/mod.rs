@@ -465,27 +465,45 @@ async fn read_body(mut body: Incoming, max: u64) -> std::result::Result<Vec<u8>,
     Ok(out)
 }
 
-fn stream_response(head: Response, body: ServerBody) -> HttpResponse {
-    let listed = routes::connection_listed(
-        head.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-            .map(|(_, v)| v.as_str()),
-    );
-    let mut response = hyper::Response::new(body);
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(head.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
-    let headers = response.headers_mut();
-    for (name, value) in &head.headers {
-        if !routes::forward_response_header(name, &listed) {
-            continue;
+/// The HTTP head of a gateway response as the server sends it: built once,
+/// straight from the gateway's head (which the call keeps), so answering
+/// copies each forwarded header once.
+pub struct Head {
+    status: hyper::StatusCode,
+    headers: hyper::HeaderMap,
+}
+
+impl Head {
+    pub fn of(head: &Response) -> Head {
+        let listed = routes::connection_listed(
+            head.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+                .map(|(_, v)| v.as_str()),
+        );
+        let mut headers = hyper::HeaderMap::with_capacity(head.headers.len());
+        for (name, value) in &head.headers {
+            if !routes::forward_response_header(name, &listed) {
+                continue;
+            }
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                hyper::header::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                headers.append(n, v);
+            }
         }
-        if let (Ok(n), Ok(v)) = (
-            hyper::header::HeaderName::from_bytes(name.as_bytes()),
-            hyper::header::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.append(n, v);
+        Head {
+            status: hyper::StatusCode::from_u16(head.status)
+                .unwrap_or(hyper::StatusCode::BAD_GATEWAY),
+            headers,
         }
     }
+}
+
+fn stream_response(head: Head, body: ServerBody) -> HttpResponse {
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = head.status;
+    *response.headers_mut() = head.headers;
     response
 }
