@@ -1,4 +1,4 @@
-//! HTTP to the upstreams: one pooled ureq agent per gateway, with a TCP layer
+//! HTTP to the upstreams: pooled ureq agents per gateway, with a TCP layer
 //! that cancel tokens (`cancel`) and deadlines (`io_scope`) can interrupt.
 //! Depends on config, error and http only; the only user of ureq.
 
@@ -21,10 +21,48 @@ use io_scope::Fired;
 /// The response head and a body still to be read from the socket.
 pub type UpstreamResponse = http::Response<ureq::Body>;
 
-/// The HTTP client of one gateway. Cloning shares the connection pool.
+/// The HTTP client of one gateway. Cloning shares the connection pools.
+///
+/// The idle connections are split over up to [`POOL_SHARDS`] ureq agents,
+/// each calling thread using one of them. ureq's pool is one mutex per
+/// agent, held while it purges and scans its idle list and probes the
+/// chosen connection with a recv(2), on every checkout and every return:
+/// with 64 threads on one agent (`aigw serve` at 64 connections), strace
+/// showed four futex calls per request, all on that lock.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    agent: ureq::Agent,
+    agents: std::sync::Arc<[ureq::Agent]>,
+}
+
+/// Most pools one gateway splits its idle connections into.
+pub const POOL_SHARDS: usize = 64;
+
+/// How many shards a per-host idle limit is split into: each keeps at
+/// least one connection per host.
+pub fn pool_shards(max_idle_per_host: usize) -> usize {
+    max_idle_per_host.clamp(1, POOL_SHARDS)
+}
+
+/// The shard of the calling thread: threads take shards in turn, the first
+/// time they send, and keep it.
+fn thread_shard(shards: usize) -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static TICKET: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    let ticket = TICKET
+        .try_with(|t| match t.get() {
+            Some(n) => n,
+            None => {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                t.set(Some(n));
+                n
+            }
+        })
+        .unwrap_or(0);
+    ticket % shards
 }
 
 impl Upstream {
@@ -33,6 +71,8 @@ impl Upstream {
             None => RootCerts::PlatformVerifier,
             Some(path) => RootCerts::from(platform_roots_and(path)?),
         };
+        let shards = pool_shards(config.max_idle_connections_per_host);
+        let per_shard = config.max_idle_connections_per_host.div_ceil(shards);
         let agent_config = ureq::Agent::config_builder()
             // Every status is a response for the gateway to judge, not an error.
             .http_status_as_error(false)
@@ -42,8 +82,8 @@ impl Upstream {
             // ureq keeps 3 idle connections per host by default: with more
             // threads than that sending to one provider, every extra thread
             // would reconnect each time.
-            .max_idle_connections_per_host(config.max_idle_connections_per_host)
-            .max_idle_connections(config.max_idle_connections_per_host.saturating_mul(8))
+            .max_idle_connections_per_host(per_shard)
+            .max_idle_connections(per_shard.saturating_mul(8))
             // ureq zeroes a 128 KiB output buffer per connection: 32 KiB (still
             // request heads of 32 KiB) keeps 1,000 streams through `aigw serve`
             // under 256 MiB.
@@ -59,20 +99,23 @@ impl Upstream {
         // ureq's default chain with our TCP link in place of its own. The
         // proxy link reads the standard *_proxy environment variables via the
         // config's default proxy.
-        let connector =
-            ().chain(ConnectProxyConnector::default())
-                .chain(tcp::CancellableTcpConnector)
-                .chain(RustlsConnector::default());
-        Ok(Upstream {
-            agent: ureq::Agent::with_parts(agent_config, connector, DefaultResolver::default()),
-        })
+        let agents = (0..shards)
+            .map(|_| {
+                let connector =
+                    ().chain(ConnectProxyConnector::default())
+                        .chain(tcp::CancellableTcpConnector)
+                        .chain(RustlsConnector::default());
+                ureq::Agent::with_parts(agent_config.clone(), connector, DefaultResolver::default())
+            })
+            .collect();
+        Ok(Upstream { agents })
     }
 
     /// The proxy (`host:port`) a request to `url` goes through, if any, for
     /// messages: a refused connection to a proxy must not read as the
     /// upstream's fault. Never includes the proxy's credentials.
     pub fn proxy_for(&self, url: &str) -> Option<String> {
-        let proxy = self.agent.config().proxy()?;
+        let proxy = self.agents[0].config().proxy()?;
         let uri: http::Uri = url.parse().ok()?;
         if proxy.is_no_proxy(&uri) {
             return None;
@@ -94,10 +137,11 @@ impl Upstream {
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        let agent = &self.agents[thread_shard(self.agents.len())];
         if body.is_empty() {
-            self.agent.run(builder.body(())?)
+            agent.run(builder.body(())?)
         } else {
-            self.agent.run(builder.body(body)?)
+            agent.run(builder.body(body)?)
         }
     }
 }
