@@ -422,7 +422,7 @@ def main():
     w("")
 
     out.extend(__import__("report_translate").section(meta, d))  # bench/translate.sh's figures
-    __import__("report_hop").hop_section(d, w)  # bench/report_hop.py: the server hop
+    __import__("report_hop").hop_section(d, w, meta)  # bench/report_hop.py: the server hop
 
     # ---- contenders that did not run
     w("## Contenders not run")

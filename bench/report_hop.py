@@ -54,7 +54,7 @@ def _status(ok):
     return "**met**" if ok else "**missed**"
 
 
-def hop_section(d, w):
+def hop_section(d, w, meta=None):
     rows = [r for r in d.get("RESULT", []) if r.get("hop") == "1" and r.get("case") == "hop"]
     if not rows:
         return
@@ -109,6 +109,11 @@ def hop_section(d, w):
               r.get("clients"), r.get("events_max"), r.get("max_connections"), r.get("ok"),
               r.get("refused"), r.get("failed"), r.get("open_s"),
               "{:.0f}".format(rss / 1024) if rss else "?", r.get("threads_peak")))
+        w("")
+
+    steal = (meta or {}).get("hop_steal")
+    if steal is not None:
+        w("CPU time the virtual machine's host took (steal) during the 1-connection rounds: {} %.".format(steal))
         w("")
 
     # ---- targets
