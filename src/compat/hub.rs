@@ -427,8 +427,9 @@ pub fn write_str(out: &mut String, s: &str) {
 
 /// How many bytes open `b` that JSON takes as they are: none below 0x20,
 /// no `"`, no `\`. Sixteen at a time with SSE2 (part of every x86_64),
-/// eight at a time elsewhere, then one by one.
-fn plain_run(b: &[u8]) -> usize {
+/// eight at a time elsewhere, then one by one. (The scanner finds the end
+/// of a string it reads with it too.)
+pub(super) fn plain_run(b: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod openai;
 pub mod planner;
 pub mod routed;
+mod scan;
 mod sink;
 
 use std::sync::Arc;
