@@ -585,7 +585,7 @@ fn scan_str<'a>(sc: &mut Scan<'a>) -> Option<Str<'a>> {
 impl<'a> WireMessage<'a> {
     /// The message, read by serde where the scanner gives up.
     fn read(body: &'a [u8]) -> serde_json::Result<WireMessage<'a>> {
-        match std::str::from_utf8(body).ok().and_then(WireMessage::scan) {
+        match WireMessage::scan(body) {
             Some(m) => Ok(m),
             None => super::hub::from_json_bytes(body),
         }
@@ -595,8 +595,8 @@ impl<'a> WireMessage<'a> {
     /// hand-written scanner as serde's derived reader reads it: unknown
     /// members skipped, a duplicate, a tool input or any other shape gives
     /// up (`None`), and serde reads the body instead.
-    fn scan(text: &'a str) -> Option<WireMessage<'a>> {
-        let mut sc = Scan::new(text);
+    fn scan(body: &'a [u8]) -> Option<WireMessage<'a>> {
+        let mut sc = Scan::new(body);
         let mut seen = 0u32;
         let mut m = WireMessage {
             kind: Str(None),
@@ -1157,13 +1157,15 @@ mod tests {
     use super::*;
 
     /// Where the scanner reads an answer, serde reads it alike.
-    fn scan_agrees(body: &str) -> bool {
-        let serde = super::super::hub::from_json_bytes::<WireMessage>(body.as_bytes())
+    fn scan_agrees(body: impl AsRef<[u8]>) -> bool {
+        let body = body.as_ref();
+        let serde = super::super::hub::from_json_bytes::<WireMessage>(body)
             .ok()
             .map(|m| format!("{m:?}"));
         match WireMessage::scan(body) {
             Some(m) => {
-                assert_eq!(Some(format!("{m:?}")), serde, "{body}");
+                let shown = String::from_utf8_lossy(body);
+                assert_eq!(Some(format!("{m:?}")), serde, "{shown}");
                 true
             }
             None => false,
@@ -1261,15 +1263,33 @@ mod tests {
     fn the_answer_scanner_gives_up_on_every_truncation() {
         let body = r#" { "id" : "msg_1" , "type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"é a\nb \u00e9\ud83d\ude00"},{"type":"thinking","thinking":"x","n":[1.5e3,-0,{}]}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":212,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":118}} "#;
         assert!(scan_agrees(body));
+        // Every cut, mid-character ones included (those are not UTF-8).
         for cut in 0..body.len() {
             let b = &body.as_bytes()[..cut];
-            if let Ok(text) = std::str::from_utf8(b) {
-                assert!(
-                    !scan_agrees(text) || text.trim_end() == body.trim_end(),
-                    "{text}"
-                );
-            }
+            assert!(!scan_agrees(b) || body[cut..].trim().is_empty(), "{cut}");
             let _ = decode_response(b, None);
+        }
+        // Bytes that are not UTF-8, in a text, an id, a key, a skipped value.
+        for bad in [
+            &b"\xff"[..],
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xe2\x9c",
+            b"\xc3\xa9\\n\xff",
+        ] {
+            for (pre, post) in [
+                (
+                    &br#"{"type":"message","content":[{"type":"text","text":"a"#[..],
+                    &br#"b"}]}"#[..],
+                ),
+                (br#"{"type":"message","id":""#, br#"","content":[]}"#),
+                (br#"{"type":"message","content":[],"x"#, br#"":1}"#),
+                (br#"{"type":"message","content":[],"x":{"y":[""#, br#""]}}"#),
+            ] {
+                let body = [pre, bad, post].concat();
+                // serde's to judge (it lets bad bytes pass in what it skips).
+                assert!(!scan_agrees(&body), "{body:?}");
+            }
         }
     }
 

@@ -587,10 +587,7 @@ fn fast_parts(content: Option<FastContent>) -> Option<Vec<Part>> {
 impl<'a> FastChat<'a> {
     /// The request, if it has the shape the fast path reads.
     pub fn read(body: &'a [u8]) -> Option<FastChat<'a>> {
-        std::str::from_utf8(body)
-            .ok()
-            .and_then(FastChat::scan)
-            .or_else(|| FastChat::read_serde(body))
+        FastChat::scan(body).or_else(|| FastChat::read_serde(body))
     }
 
     /// The same, read by serde (the judge where `scan` gives up).
@@ -604,8 +601,8 @@ impl<'a> FastChat<'a> {
     /// reader above would read, member for member (unknown members refused
     /// here, ignored in messages and parts; a duplicate gives up, as serde
     /// refuses it); `None` hands the body to serde.
-    fn scan(text: &'a str) -> Option<FastChat<'a>> {
-        let mut sc = Scan::new(text);
+    fn scan(body: &'a [u8]) -> Option<FastChat<'a>> {
+        let mut sc = Scan::new(body);
         let (mut seen, mut model, mut messages) = (0u32, None, None);
         let mut f = FastChat {
             model: Cow::Borrowed(""),
@@ -1444,11 +1441,13 @@ mod tests {
 
     /// The scanner's reading and serde's, as text (`None`: refused or
     /// given up). Where the scanner reads a body, serde must read it alike.
-    fn scan_agrees(body: &str) -> bool {
-        let serde = FastChat::read_serde(body.as_bytes()).map(|f| format!("{f:?}"));
+    fn scan_agrees(body: impl AsRef<[u8]>) -> bool {
+        let body = body.as_ref();
+        let serde = FastChat::read_serde(body).map(|f| format!("{f:?}"));
         match FastChat::scan(body) {
             Some(f) => {
-                assert_eq!(Some(format!("{f:?}")), serde, "{body}");
+                let shown = String::from_utf8_lossy(body);
+                assert_eq!(Some(format!("{f:?}")), serde, "{shown}");
                 true
             }
             None => false,
@@ -1568,13 +1567,42 @@ mod tests {
         ];
         for body in bodies {
             assert!(scan_agrees(body), "{body}");
+            // Every cut, mid-character ones included (those are not UTF-8).
             for cut in 0..body.len() {
                 let b = &body.as_bytes()[..cut];
-                if let Ok(text) = std::str::from_utf8(b) {
-                    scan_agrees(text);
-                }
-                // Not UTF-8: never the scanner's; read() must not panic either.
+                assert!(!scan_agrees(b) || body[cut..].trim().is_empty(), "{cut}");
                 let _ = FastChat::read(b);
+            }
+        }
+    }
+
+    #[test]
+    fn the_scanner_checks_utf8_as_serde_does() {
+        let bad: &[&[u8]] = &[
+            b"\xff",
+            b"\xc3",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xe2\x9c",
+            b"\xf4\x90\x80\x80",
+            b"\xe2\x9c\x93",
+            b"\xc3\xa9\\n\xff",
+            b"\\n\xc3\xa9",
+        ];
+        for bytes in bad {
+            for (pre, post) in [
+                (&b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"a"[..], &b"b\"}]}"[..]),
+                (b"{\"model\":\"p/", b"\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"),
+                (b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"x", b"\":1}]}"),
+                (b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"x\":[\"", b"\"]}]}"),
+                (b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", b""),
+            ] {
+                let body = [pre, bytes, post].concat();
+                let took = scan_agrees(&body);
+                // Valid UTF-8 is read; anything else is serde's to refuse
+                // (and anything after the object too).
+                let valid = std::str::from_utf8(&body).is_ok() && !post.is_empty();
+                assert_eq!(took, valid, "{body:?}");
             }
         }
     }

@@ -1,5 +1,6 @@
 //! A small JSON reader for the hot paths (the common unified request, the
-//! common Anthropic answer): a cursor over a text already checked as UTF-8.
+//! common Anthropic answer): a cursor over the body's bytes, which checks
+//! UTF-8 only where it can be other than ASCII (inside strings).
 //! Depends on nothing but the hub's byte search.
 //!
 //! It reads what it knows and gives up (`None`) on anything else; its
@@ -22,19 +23,31 @@ const POW10: [f64; 23] = [
 
 /// A cursor over JSON text.
 pub struct Scan<'a> {
-    s: &'a str,
+    b: &'a [u8],
     i: usize,
     depth: u32,
 }
 
 impl<'a> Scan<'a> {
-    pub fn new(s: &'a str) -> Scan<'a> {
-        Scan { s, i: 0, depth: 0 }
+    pub fn new(b: &'a [u8]) -> Scan<'a> {
+        Scan { b, i: 0, depth: 0 }
     }
 
     #[inline]
     fn bytes(&self) -> &'a [u8] {
-        self.s.as_bytes()
+        self.b
+    }
+
+    /// The text of `b[from..to]`, a range `string` has found to be all
+    /// ASCII or checked as UTF-8.
+    #[inline]
+    fn text(&self, from: usize, to: usize) -> &'a str {
+        let run = &self.b[from..to];
+        debug_assert!(std::str::from_utf8(run).is_ok());
+        // SAFETY: `string` passes only ranges that `plain_run::<true>` found
+        // to hold no byte of 0x80 or above, or that lie within a range it
+        // checked with `str::from_utf8`; both are UTF-8.
+        unsafe { std::str::from_utf8_unchecked(run) }
     }
 
     /// The next byte after whitespace (JSON's four), not consumed.
@@ -107,28 +120,50 @@ impl<'a> Scan<'a> {
         let b = self.bytes();
         let mut start = self.i;
         let mut owned: Option<String> = None;
+        // Bytes before `checked` are checked as UTF-8; beyond it only ASCII
+        // runs are taken, and the first other byte checks the rest.
+        let mut checked = start;
         loop {
             // The first `"`, `\` or control character (which serde_json
-            // refuses raw in a string).
-            let at = start + super::hub::plain_run(&b[start..]);
-            match b.get(at)? {
-                b'"' | b'\\' => {}
+            // refuses raw in a string), or a byte that is not ASCII.
+            let at = start
+                + if start < checked {
+                    super::hub::plain_run::<false>(&b[start..])
+                } else {
+                    super::hub::plain_run::<true>(&b[start..])
+                };
+            match *b.get(at)? {
+                b'"' => {
+                    self.i = at + 1;
+                    let run = self.text(start, at);
+                    return Some(match owned {
+                        None => Cow::Borrowed(run),
+                        Some(mut o) => {
+                            o.push_str(run);
+                            Cow::Owned(o)
+                        }
+                    });
+                }
+                b'\\' => {
+                    // At the first escape, the string's whole length bounds
+                    // what it decodes to: one allocation, where growing
+                    // would be several.
+                    let o = owned.get_or_insert_with(|| {
+                        String::with_capacity(at - start + string_len(b, at))
+                    });
+                    o.push_str(self.text(start, at));
+                    start = self.escape(at + 1, o)?;
+                    checked = checked.max(start);
+                }
+                c if c >= 0x80 => {
+                    // Not ASCII: the rest of the string is checked at once
+                    // (escapes are ASCII), then read as above.
+                    let end = at + string_len(b, at);
+                    std::str::from_utf8(&b[at..end]).ok()?;
+                    checked = end;
+                }
                 _ => return None,
             }
-            if b[at] == b'"' {
-                self.i = at + 1;
-                let run = &self.s[start..at];
-                return Some(match owned {
-                    None => Cow::Borrowed(run),
-                    Some(mut o) => {
-                        o.push_str(run);
-                        Cow::Owned(o)
-                    }
-                });
-            }
-            let o = owned.get_or_insert_with(String::new);
-            o.push_str(&self.s[start..at]);
-            start = self.escape(at + 1, o)?;
         }
     }
 
@@ -379,6 +414,20 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// Bytes from `at` (inside a string) to its closing quote, or to the end.
+fn string_len(b: &[u8], at: usize) -> usize {
+    let mut i = at;
+    loop {
+        i += super::hub::plain_run::<false>(&b[i..]);
+        match b.get(i) {
+            Some(b'\\') => i = (i + 2).min(b.len()),
+            Some(b'"') | None => return i - at,
+            // A control character: the read gives up anyway.
+            Some(_) => return i - at,
+        }
+    }
+}
+
 /// Marks `bit` seen; `None` if it was (serde refuses a duplicate field).
 #[inline]
 pub fn once(seen: &mut u32, bit: u32) -> Option<()> {
@@ -400,7 +449,7 @@ mod tests {
     }
 
     fn string(s: &str) -> Option<String> {
-        Scan::new(s).string().map(Cow::into_owned)
+        Scan::new(s.as_bytes()).string().map(Cow::into_owned)
     }
 
     #[test]
@@ -432,7 +481,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            Scan::new(r#""no escape""#).string(),
+            Scan::new(br#""no escape""#).string(),
             Some(Cow::Borrowed(_))
         ));
     }
@@ -475,20 +524,20 @@ mod tests {
         ] {
             let serde_f = serde_json::from_str::<f64>(n).ok();
             let serde_u = serde_json::from_str::<u64>(n).ok();
-            let mut s = Scan::new(n);
+            let mut s = Scan::new(n.as_bytes());
             if let Some(f) = s.f64() {
                 if s.end().is_some() {
                     assert_eq!(Some(f.to_bits()), serde_f.map(f64::to_bits), "{n}");
                 }
             }
-            let mut s = Scan::new(n);
+            let mut s = Scan::new(n.as_bytes());
             if let Some(u) = s.u64() {
                 if s.end().is_some() {
                     assert_eq!(Some(u), serde_u, "{n}");
                 }
             }
             // Skipping checks the syntax as serde does what it ignores.
-            let mut s = Scan::new(n);
+            let mut s = Scan::new(n.as_bytes());
             let skipped = s.skip().is_some() && s.end().is_some();
             assert_eq!(skipped, ignored(n), "{n}");
         }
@@ -509,11 +558,11 @@ mod tests {
             "{}",
             r#"{"a":"\u00"}"#,
         ] {
-            let mut s = Scan::new(v);
+            let mut s = Scan::new(v.as_bytes());
             let mine = s.skip().is_some() && s.end().is_some();
             assert_eq!(mine, ignored(v), "{v}");
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
-        assert!(Scan::new(&deep).skip().is_none());
+        assert!(Scan::new(deep.as_bytes()).skip().is_none());
     }
 }
