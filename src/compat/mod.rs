@@ -213,15 +213,17 @@ pub fn plan_step(
         Some(_) => Value::Null,
         None => read_value()?,
     };
-    // Owned: `value` may be read again below.
-    let full_model: String = match &fast {
-        Some(f) => f.model().to_owned(),
+    // Not borrowed from `value`, which may be read again below (the fast
+    // path's is borrowed from the body).
+    let full_model: std::borrow::Cow<str> = match &fast {
+        Some(f) => f.model(),
         None => value
             .get("model")
             .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
             .as_str()
             .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?
-            .to_owned(),
+            .to_owned()
+            .into(),
     };
     let (provider, model) = full_model
         .split_once('/')

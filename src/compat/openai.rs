@@ -704,9 +704,10 @@ impl<'a> FastChat<'a> {
         Some(f)
     }
 
-    /// The body's `model` (`{provider}/{model}`).
-    pub fn model(&self) -> &str {
-        &self.model
+    /// The body's `model` (`{provider}/{model}`), borrowed from the body
+    /// where it holds no escape.
+    pub fn model(&self) -> Cow<'a, str> {
+        self.model.clone()
     }
 
     /// The hub request, as `parse_chat_request` reads it; `None` where that
