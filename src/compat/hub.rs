@@ -430,7 +430,39 @@ pub fn write_str(out: &mut String, s: &str) {
 /// eight at a time elsewhere, then one by one. (The scanner finds the end
 /// of a string it reads with it too; with `ASCII` it also stops at the
 /// first byte of 0x80 and above, which it checks as UTF-8.)
+#[inline]
 pub(super) fn plain_run<const ASCII: bool>(b: &[u8]) -> usize {
+    // Most strings (keys, ids, names) end within 16 bytes: that block is
+    // tested here, inline, before any call.
+    #[cfg(target_arch = "x86_64")]
+    if b.len() >= 16 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is baseline on x86_64; the 16-byte load lies within `b`.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(b.as_ptr() as *const __m128i);
+            let hit = _mm_or_si128(
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+                ),
+                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v),
+            );
+            _mm_movemask_epi8(if ASCII { _mm_or_si128(hit, v) } else { hit })
+        };
+        if mask != 0 {
+            return mask.trailing_zeros() as usize;
+        }
+        return 16 + plain_run_long::<ASCII>(&b[16..]);
+    }
+    plain_run_long::<ASCII>(b)
+}
+
+/// `plain_run` past its first block.
+#[inline(never)]
+fn plain_run_long<const ASCII: bool>(b: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
