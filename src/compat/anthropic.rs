@@ -597,6 +597,13 @@ impl<'a> WireMessage<'a> {
     /// up (`None`), and serde reads the body instead.
     fn scan(body: &'a [u8]) -> Option<WireMessage<'a>> {
         let mut sc = Scan::new(body);
+        let m = WireMessage::scan_in(&mut sc)?;
+        sc.end()?;
+        Some(m)
+    }
+
+    /// The message at the cursor (a whole body, or an event's `message`).
+    fn scan_in(sc: &mut Scan<'a>) -> Option<WireMessage<'a>> {
         let mut seen = 0u32;
         let mut m = WireMessage {
             kind: Str(None),
@@ -648,7 +655,6 @@ impl<'a> WireMessage<'a> {
             }
             Some(())
         })?;
-        sc.end()?;
         Some(m)
     }
 }
@@ -837,7 +843,7 @@ impl EventDecoder {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -851,7 +857,7 @@ struct WireEvent<'a> {
     usage: Option<WireUsage>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct WireDelta<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -863,6 +869,89 @@ struct WireDelta<'a> {
     stop_reason: Str<'a>,
     #[serde(borrow, default)]
     stop_sequence: Str<'a>,
+}
+
+impl<'a> WireEvent<'a> {
+    /// The event, read by serde where the scanner gives up.
+    fn read(data: &'a str) -> serde_json::Result<WireEvent<'a>> {
+        match WireEvent::scan(data.as_bytes()) {
+            Some(v) => Ok(v),
+            None => serde_json::from_str(data),
+        }
+    }
+
+    /// The event read by the scanner as serde's derived reader reads it
+    /// (as `WireMessage::scan`: unknown members skipped, anything else
+    /// gives up).
+    fn scan(data: &'a [u8]) -> Option<WireEvent<'a>> {
+        let mut sc = Scan::new(data);
+        let mut seen = 0u32;
+        let mut v = WireEvent {
+            kind: Str(None),
+            message: None,
+            index: None,
+            content_block: None,
+            delta: None,
+            usage: None,
+        };
+        sc.object(|sc, key| {
+            match key {
+                "type" => {
+                    once(&mut seen, 0)?;
+                    v.kind = scan_str(sc)?;
+                }
+                "message" => {
+                    once(&mut seen, 1)?;
+                    v.message = sc.opt(WireMessage::scan_in)?;
+                }
+                "index" => {
+                    once(&mut seen, 2)?;
+                    v.index = sc.opt(Scan::u64)?;
+                }
+                "content_block" => {
+                    once(&mut seen, 3)?;
+                    v.content_block = sc.opt(scan_block)?;
+                }
+                "delta" => {
+                    once(&mut seen, 4)?;
+                    v.delta = sc.opt(scan_delta)?;
+                }
+                "usage" => {
+                    once(&mut seen, 5)?;
+                    v.usage = sc.opt(scan_usage)?;
+                }
+                _ => sc.skip()?,
+            }
+            Some(())
+        })?;
+        sc.end()?;
+        Some(v)
+    }
+}
+
+fn scan_delta<'a>(sc: &mut Scan<'a>) -> Option<WireDelta<'a>> {
+    let mut seen = 0u32;
+    let mut d = WireDelta {
+        kind: Str(None),
+        text: Str(None),
+        partial_json: Str(None),
+        stop_reason: Str(None),
+        stop_sequence: Str(None),
+    };
+    sc.object(|sc, key| {
+        let (bit, slot) = match key {
+            "type" => (0, &mut d.kind),
+            "text" => (1, &mut d.text),
+            "partial_json" => (2, &mut d.partial_json),
+            "stop_reason" => (3, &mut d.stop_reason),
+            "stop_sequence" => (4, &mut d.stop_sequence),
+            _ => return sc.skip(),
+        };
+        once(&mut seen, bit)?;
+        *slot = scan_str(sc)?;
+        Some(())
+    })?;
+    Some(d)
 }
 
 /// The text of the stream's most frequent event, a text delta, when it is
@@ -896,7 +985,7 @@ impl StreamDecoder for EventDecoder {
             }
             return Ok(());
         }
-        let v: WireEvent = serde_json::from_str(&ev.data)
+        let v = WireEvent::read(&ev.data)
             .map_err(|e| format!("a stream event is not JSON of its kind: {e}"))?;
         match v.kind.as_deref().unwrap_or(&ev.event) {
             "message_start" => {
@@ -1256,6 +1345,93 @@ mod tests {
             "\u{feff}{}",
         ] {
             assert!(!scan_agrees(body) || body == "{}", "{body}");
+        }
+    }
+
+    /// Where the scanner reads a stream event, serde reads it alike.
+    fn event_agrees(data: &str) -> bool {
+        let serde = serde_json::from_str::<WireEvent>(data)
+            .ok()
+            .map(|v| format!("{v:?}"));
+        match WireEvent::scan(data.as_bytes()) {
+            Some(v) => {
+                assert_eq!(Some(format!("{v:?}")), serde, "{data}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn the_scanner_reads_stream_events_as_serde_does() {
+        let start = |m: &str| format!(r#"{{"type":"message_start","message":{m}}}"#);
+        let mut events: Vec<String> = Vec::new();
+        for head in HEADS {
+            for tail in TAILS {
+                events.push(start(&format!(r#"{{{head},"content":[]{tail}}}"#)));
+            }
+        }
+        for blocks in BLOCKS {
+            let block = blocks.trim_start_matches('[').trim_end_matches(']');
+            let block = block.split("},{").next().unwrap_or_default();
+            let block = if block.starts_with('{') && !block.ends_with('}') {
+                format!("{block}}}")
+            } else {
+                block.to_string()
+            };
+            for index in ["0", "3", "null", "-1", "1.5", "\"0\""] {
+                events.push(format!(
+                    r#"{{"type":"content_block_start","index":{index},"content_block":{block}}}"#
+                ));
+            }
+        }
+        for delta in [
+            r#"{"type":"text_delta","text":"Hi \"there\"\n\u00e9"}"#,
+            r#"{"type":"input_json_delta","partial_json":"{\"a\":"}"#,
+            r#"{"type":"text_delta","text":"a","text":"b"}"#,
+            r#"{"type":"text_delta","text":5}"#,
+            r#"{"stop_reason":"end_turn","stop_sequence":null}"#,
+            r#"{"stop_reason":"stop_sequence","stop_sequence":"END","other":[1]}"#,
+            r#"{"type":"signature_delta","signature":"abc"}"#,
+            r#"null"#,
+            r#"[]"#,
+        ] {
+            events.push(format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#
+            ));
+            for tail in TAILS {
+                events.push(format!(
+                    r#"{{"type":"message_delta","delta":{delta}{tail}}}"#
+                ));
+            }
+        }
+        events.extend(
+            [
+                r#"{"type":"ping"}"#,
+                r#"{"type":"content_block_stop","index":0}"#,
+                r#"{"type":"message_stop"}"#,
+                r#" { "type" : "message_stop" } "#,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                r#"{"type":"ping","type":"ping"}"#,
+                r#"{"type":"ping"} x"#,
+                r#"{"type":"ping","#,
+                r#"{}"#,
+                r#"[]"#,
+            ]
+            .map(String::from),
+        );
+        let (mut read, mut by_serde) = (0, 0);
+        for data in &events {
+            read += event_agrees(data) as usize;
+            by_serde += serde_json::from_str::<WireEvent>(data).is_ok() as usize;
+        }
+        assert!(events.len() > 300, "{}", events.len());
+        assert!(read * 100 > by_serde * 70, "{read} of {by_serde}");
+        // Every cut: where the scanner reads one, serde reads it alike.
+        for data in &events {
+            for cut in (0..data.len()).filter(|&c| data.is_char_boundary(c)) {
+                event_agrees(&data[..cut]);
+            }
         }
     }
 
