@@ -5,8 +5,9 @@
 //! A hub (`hub`: one request, response and stream-event model) and one file
 //! per dialect (`openai`, `anthropic`, `gemini`), each reading into and
 //! writing out of the hub. This module plans a translated step and
-//! translates answers back; `sink` does it for streams. It depends on the
-//! core's `provider`, `credentials`, `sse`, `stream` and `response` only;
+//! translates answers back; `sink` does it for streams; `scan` reads the
+//! common bodies and events without serde (which judges the rest). It
+//! depends on the core's `provider`, `credentials`, `sse`, `stream` and `response` only;
 //! `routed` (`dynamic/<route>`) also on `routing` and the gateway's run loop.
 
 pub mod anthropic;
