@@ -117,8 +117,24 @@ impl<'a> Scan<'a> {
         if !self.eat(b'"') {
             return None;
         }
+        // The common string, plain ASCII to its quote, in a few
+        // instructions; escapes and other text in `string_rest`.
         let b = self.bytes();
-        let mut start = self.i;
+        let start = self.i;
+        let at = start + super::hub::plain_run::<true>(&b[start..]);
+        if b.get(at) == Some(&b'"') {
+            self.i = at + 1;
+            return Some(Cow::Borrowed(self.text(start, at)));
+        }
+        self.string_rest(start)
+    }
+
+    /// The string that opens at `start` (after its quote), escapes and
+    /// text past ASCII included.
+    #[inline(never)]
+    fn string_rest(&mut self, start: usize) -> Option<Cow<'a, str>> {
+        let b = self.bytes();
+        let mut start = start;
         let mut owned: Option<String> = None;
         // Bytes before `checked` are checked as UTF-8; beyond it only ASCII
         // runs are taken, and the first other byte checks the rest.
