@@ -9,6 +9,7 @@ use super::hub::{
     ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, Str, TokenUsage,
     Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id, write_str, write_u64,
 };
+use super::scan::{Scan, once};
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
 
@@ -520,7 +521,7 @@ fn usage_json(u: &TokenUsage) -> Value {
 // body where they hold no escapes, tool inputs as raw JSON text): no
 // `Value` tree on the hot paths.
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct WireMessage<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -537,7 +538,7 @@ struct WireMessage<'a> {
     usage: Option<WireUsage>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct WireBlock<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -551,7 +552,7 @@ struct WireBlock<'a> {
     input: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+#[derive(Deserialize, Default, Clone, Copy, Debug)]
 struct WireUsage {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
@@ -576,6 +577,142 @@ impl WireUsage {
     }
 }
 
+/// A string or null, as `Str` reads it.
+fn scan_str<'a>(sc: &mut Scan<'a>) -> Option<Str<'a>> {
+    sc.opt(Scan::string).map(Str)
+}
+
+impl<'a> WireMessage<'a> {
+    /// The message, read by serde where the scanner gives up.
+    fn read(body: &'a [u8]) -> serde_json::Result<WireMessage<'a>> {
+        match WireMessage::scan(body) {
+            Some(m) => Ok(m),
+            None => super::hub::from_json_bytes(body),
+        }
+    }
+
+    /// The common answer (text blocks, usage, stop reason) read by the
+    /// hand-written scanner as serde's derived reader reads it: unknown
+    /// members skipped, a duplicate, a tool input or any other shape gives
+    /// up (`None`), and serde reads the body instead.
+    fn scan(body: &'a [u8]) -> Option<WireMessage<'a>> {
+        let mut sc = Scan::new(body);
+        let m = WireMessage::scan_in(&mut sc)?;
+        sc.end()?;
+        Some(m)
+    }
+
+    /// The message at the cursor (a whole body, or an event's `message`).
+    fn scan_in(sc: &mut Scan<'a>) -> Option<WireMessage<'a>> {
+        let mut seen = 0u32;
+        let mut m = WireMessage {
+            kind: Str(None),
+            id: Str(None),
+            model: Str(None),
+            content: None,
+            stop_reason: Str(None),
+            stop_sequence: Str(None),
+            usage: None,
+        };
+        sc.object(|sc, key| {
+            match key {
+                "type" => {
+                    once(&mut seen, 0)?;
+                    m.kind = scan_str(sc)?;
+                }
+                "id" => {
+                    once(&mut seen, 1)?;
+                    m.id = scan_str(sc)?;
+                }
+                "model" => {
+                    once(&mut seen, 2)?;
+                    m.model = scan_str(sc)?;
+                }
+                "content" => {
+                    once(&mut seen, 3)?;
+                    m.content = sc.opt(|sc| {
+                        let mut blocks = Vec::new();
+                        sc.array(|sc| {
+                            blocks.push(scan_block(sc)?);
+                            Some(())
+                        })?;
+                        Some(blocks)
+                    })?;
+                }
+                "stop_reason" => {
+                    once(&mut seen, 4)?;
+                    m.stop_reason = scan_str(sc)?;
+                }
+                "stop_sequence" => {
+                    once(&mut seen, 5)?;
+                    m.stop_sequence = scan_str(sc)?;
+                }
+                "usage" => {
+                    once(&mut seen, 6)?;
+                    m.usage = sc.opt(scan_usage)?;
+                }
+                _ => sc.skip()?,
+            }
+            Some(())
+        })?;
+        Some(m)
+    }
+}
+
+fn scan_block<'a>(sc: &mut Scan<'a>) -> Option<WireBlock<'a>> {
+    let mut seen = 0u32;
+    let mut b = WireBlock {
+        kind: Str(None),
+        text: Str(None),
+        id: Str(None),
+        name: Str(None),
+        input: None,
+    };
+    sc.object(|sc, key| {
+        match key {
+            "type" => {
+                once(&mut seen, 0)?;
+                b.kind = scan_str(sc)?;
+            }
+            "text" => {
+                once(&mut seen, 1)?;
+                b.text = scan_str(sc)?;
+            }
+            "id" => {
+                once(&mut seen, 2)?;
+                b.id = scan_str(sc)?;
+            }
+            "name" => {
+                once(&mut seen, 3)?;
+                b.name = scan_str(sc)?;
+            }
+            // A tool input is kept as raw JSON, which only serde makes.
+            "input" => return None,
+            _ => sc.skip()?,
+        }
+        Some(())
+    })?;
+    Some(b)
+}
+
+fn scan_usage(sc: &mut Scan<'_>) -> Option<WireUsage> {
+    let mut seen = 0u32;
+    let mut u = WireUsage::default();
+    sc.object(|sc, key| {
+        let (bit, slot) = match key {
+            "input_tokens" => (0, &mut u.input_tokens),
+            "output_tokens" => (1, &mut u.output_tokens),
+            "cache_read_input_tokens" => (2, &mut u.cache_read_input_tokens),
+            "cache_creation_input_tokens" => (3, &mut u.cache_creation_input_tokens),
+            _ => return sc.skip(),
+        };
+        once(&mut seen, bit)?;
+        *slot = sc.opt(Scan::u64)?;
+        Some(())
+    })?;
+    Some(u)
+}
+
 /// A tool input as the arguments' JSON text (`{}` when absent or null).
 fn input_text(input: Option<&RawValue>) -> String {
     match input.map(RawValue::get) {
@@ -587,8 +724,7 @@ fn input_text(input: Option<&RawValue>) -> String {
 /// Reads an Anthropic message body. A `tool_use` of `json_tool` (the
 /// response format's tool) becomes the answer's text.
 pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> {
-    let v: WireMessage =
-        super::hub::from_json_bytes(body).map_err(|e| format!("not a message ({e})"))?;
+    let v = WireMessage::read(body).map_err(|e| format!("not a message ({e})"))?;
     if v.kind.as_deref() != Some("message") {
         return Err("the body is not a message".into());
     }
@@ -707,7 +843,7 @@ impl EventDecoder {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct WireEvent<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -721,7 +857,7 @@ struct WireEvent<'a> {
     usage: Option<WireUsage>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct WireDelta<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -733,6 +869,89 @@ struct WireDelta<'a> {
     stop_reason: Str<'a>,
     #[serde(borrow, default)]
     stop_sequence: Str<'a>,
+}
+
+impl<'a> WireEvent<'a> {
+    /// The event, read by serde where the scanner gives up.
+    fn read(data: &'a str) -> serde_json::Result<WireEvent<'a>> {
+        match WireEvent::scan(data.as_bytes()) {
+            Some(v) => Ok(v),
+            None => serde_json::from_str(data),
+        }
+    }
+
+    /// The event read by the scanner as serde's derived reader reads it
+    /// (as `WireMessage::scan`: unknown members skipped, anything else
+    /// gives up).
+    fn scan(data: &'a [u8]) -> Option<WireEvent<'a>> {
+        let mut sc = Scan::new(data);
+        let mut seen = 0u32;
+        let mut v = WireEvent {
+            kind: Str(None),
+            message: None,
+            index: None,
+            content_block: None,
+            delta: None,
+            usage: None,
+        };
+        sc.object(|sc, key| {
+            match key {
+                "type" => {
+                    once(&mut seen, 0)?;
+                    v.kind = scan_str(sc)?;
+                }
+                "message" => {
+                    once(&mut seen, 1)?;
+                    v.message = sc.opt(WireMessage::scan_in)?;
+                }
+                "index" => {
+                    once(&mut seen, 2)?;
+                    v.index = sc.opt(Scan::u64)?;
+                }
+                "content_block" => {
+                    once(&mut seen, 3)?;
+                    v.content_block = sc.opt(scan_block)?;
+                }
+                "delta" => {
+                    once(&mut seen, 4)?;
+                    v.delta = sc.opt(scan_delta)?;
+                }
+                "usage" => {
+                    once(&mut seen, 5)?;
+                    v.usage = sc.opt(scan_usage)?;
+                }
+                _ => sc.skip()?,
+            }
+            Some(())
+        })?;
+        sc.end()?;
+        Some(v)
+    }
+}
+
+fn scan_delta<'a>(sc: &mut Scan<'a>) -> Option<WireDelta<'a>> {
+    let mut seen = 0u32;
+    let mut d = WireDelta {
+        kind: Str(None),
+        text: Str(None),
+        partial_json: Str(None),
+        stop_reason: Str(None),
+        stop_sequence: Str(None),
+    };
+    sc.object(|sc, key| {
+        let (bit, slot) = match key {
+            "type" => (0, &mut d.kind),
+            "text" => (1, &mut d.text),
+            "partial_json" => (2, &mut d.partial_json),
+            "stop_reason" => (3, &mut d.stop_reason),
+            "stop_sequence" => (4, &mut d.stop_sequence),
+            _ => return sc.skip(),
+        };
+        once(&mut seen, bit)?;
+        *slot = scan_str(sc)?;
+        Some(())
+    })?;
+    Some(d)
 }
 
 /// The text of the stream's most frequent event, a text delta, when it is
@@ -766,7 +985,7 @@ impl StreamDecoder for EventDecoder {
             }
             return Ok(());
         }
-        let v: WireEvent = serde_json::from_str(&ev.data)
+        let v = WireEvent::read(&ev.data)
             .map_err(|e| format!("a stream event is not JSON of its kind: {e}"))?;
         match v.kind.as_deref().unwrap_or(&ev.event) {
             "message_start" => {
@@ -1025,6 +1244,230 @@ impl StreamEncoder for EventEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the scanner reads an answer, serde reads it alike.
+    fn scan_agrees(body: impl AsRef<[u8]>) -> bool {
+        let body = body.as_ref();
+        let serde = super::super::hub::from_json_bytes::<WireMessage>(body)
+            .ok()
+            .map(|m| format!("{m:?}"));
+        match WireMessage::scan(body) {
+            Some(m) => {
+                let shown = String::from_utf8_lossy(body);
+                assert_eq!(Some(format!("{m:?}")), serde, "{shown}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    const HEADS: &[&str] = &[
+        r#""id":"msg_1","type":"message","role":"assistant","model":"claude""#,
+        r#""type":"message","id":null,"model":null"#,
+        r#""type":"message""#,
+        r#""type":"error""#,
+        r#""type":5"#,
+        r#""type":"message","id":"a\"b\\\n\u00e9\ud83d\ude00","model":"m\/x""#,
+        r#""type":"message","id":"\ud83d""#,
+        r#""type":"message","id":"raw	tab""#,
+        r#""type":"message","type":"message""#,
+        r#""type":"message","extra":{"a":[1,-2.5e+3,true,null,"s"]},"container":null"#,
+        r#""type":"message","extra":[01]"#,
+    ];
+
+    const BLOCKS: &[&str] = &[
+        r#"[{"type":"text","text":"Hello"}]"#,
+        r#"[{"type":"text","text":"a\nb"},{"type":"text","text":" c","citations":[]}]"#,
+        r#"[]"#,
+        r#"null"#,
+        r#"{}"#,
+        r#"[{"type":"text"}]"#,
+        r#"[{"type":"text","text":null}]"#,
+        r#"[{"type":"text","text":5}]"#,
+        r#"[{"type":"text","text":"a","text":"b"}]"#,
+        r#"[{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"x"}]"#,
+        r#"[{"type":"tool_use","id":"t1","name":"f","input":{"a":1}}]"#,
+        r#"[["text","x"]]"#,
+    ];
+
+    const TAILS: &[&str] = &[
+        r#","stop_reason":"end_turn","stop_sequence":null"#,
+        r#","stop_reason":"stop_sequence","stop_sequence":"END""#,
+        r#","stop_reason":null"#,
+        r#","stop_reason":7"#,
+        r#","usage":{"input_tokens":212,"cache_creation_input_tokens":0,"cache_read_input_tokens":5,"output_tokens":118}"#,
+        r#","usage":{"input_tokens":1,"output_tokens":2,"service_tier":"standard","server_tool_use":{"web_search_requests":0}}"#,
+        r#","usage":{"input_tokens":null}"#,
+        r#","usage":null"#,
+        r#","usage":{"input_tokens":1.5}"#,
+        r#","usage":{"input_tokens":-1}"#,
+        r#","usage":{"input_tokens":1,"input_tokens":2}"#,
+        r#","usage":{"input_tokens":18446744073709551616}"#,
+        r#","usage":[1,2]"#,
+        "",
+    ];
+
+    #[test]
+    fn the_scanner_reads_answers_as_serde_does() {
+        let (mut read, mut by_serde, mut n) = (0, 0, 0);
+        for head in HEADS {
+            for blocks in BLOCKS {
+                for tail in TAILS {
+                    for body in [
+                        format!(r#"{{{head},"content":{blocks}{tail}}}"#),
+                        format!(" {{ \"content\" : {blocks} {tail} , {head} }}\n"),
+                    ] {
+                        n += 1;
+                        read += scan_agrees(&body) as usize;
+                        by_serde +=
+                            super::super::hub::from_json_bytes::<WireMessage>(body.as_bytes())
+                                .is_ok() as usize;
+                    }
+                }
+            }
+        }
+        assert!(n > 3000);
+        // Nearly all that serde reads, but tool inputs (raw JSON), lone
+        // surrogates and the array form of a struct.
+        assert!(read * 100 > by_serde * 70, "{read} of {by_serde}");
+        for body in [
+            r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"a\nb \u00e9"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":212,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":118}}"#,
+            r#"{"type":"message","content":[],"usage":{}}"#,
+        ] {
+            assert!(scan_agrees(body), "{body}");
+        }
+        for body in [
+            "",
+            "null",
+            "[]",
+            "{}x",
+            r#"{"type":"message"} {}"#,
+            "\u{feff}{}",
+        ] {
+            assert!(!scan_agrees(body) || body == "{}", "{body}");
+        }
+    }
+
+    /// Where the scanner reads a stream event, serde reads it alike.
+    fn event_agrees(data: &str) -> bool {
+        let serde = serde_json::from_str::<WireEvent>(data)
+            .ok()
+            .map(|v| format!("{v:?}"));
+        match WireEvent::scan(data.as_bytes()) {
+            Some(v) => {
+                assert_eq!(Some(format!("{v:?}")), serde, "{data}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn the_scanner_reads_stream_events_as_serde_does() {
+        let start = |m: &str| format!(r#"{{"type":"message_start","message":{m}}}"#);
+        let mut events: Vec<String> = Vec::new();
+        for head in HEADS {
+            for tail in TAILS {
+                events.push(start(&format!(r#"{{{head},"content":[]{tail}}}"#)));
+            }
+        }
+        for blocks in BLOCKS {
+            let block = blocks.trim_start_matches('[').trim_end_matches(']');
+            let block = block.split("},{").next().unwrap_or_default();
+            let block = if block.starts_with('{') && !block.ends_with('}') {
+                format!("{block}}}")
+            } else {
+                block.to_string()
+            };
+            for index in ["0", "3", "null", "-1", "1.5", "\"0\""] {
+                events.push(format!(
+                    r#"{{"type":"content_block_start","index":{index},"content_block":{block}}}"#
+                ));
+            }
+        }
+        for delta in [
+            r#"{"type":"text_delta","text":"Hi \"there\"\n\u00e9"}"#,
+            r#"{"type":"input_json_delta","partial_json":"{\"a\":"}"#,
+            r#"{"type":"text_delta","text":"a","text":"b"}"#,
+            r#"{"type":"text_delta","text":5}"#,
+            r#"{"stop_reason":"end_turn","stop_sequence":null}"#,
+            r#"{"stop_reason":"stop_sequence","stop_sequence":"END","other":[1]}"#,
+            r#"{"type":"signature_delta","signature":"abc"}"#,
+            r#"null"#,
+            r#"[]"#,
+        ] {
+            events.push(format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{delta}}}"#
+            ));
+            for tail in TAILS {
+                events.push(format!(
+                    r#"{{"type":"message_delta","delta":{delta}{tail}}}"#
+                ));
+            }
+        }
+        events.extend(
+            [
+                r#"{"type":"ping"}"#,
+                r#"{"type":"content_block_stop","index":0}"#,
+                r#"{"type":"message_stop"}"#,
+                r#" { "type" : "message_stop" } "#,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                r#"{"type":"ping","type":"ping"}"#,
+                r#"{"type":"ping"} x"#,
+                r#"{"type":"ping","#,
+                r#"{}"#,
+                r#"[]"#,
+            ]
+            .map(String::from),
+        );
+        let (mut read, mut by_serde) = (0, 0);
+        for data in &events {
+            read += event_agrees(data) as usize;
+            by_serde += serde_json::from_str::<WireEvent>(data).is_ok() as usize;
+        }
+        assert!(events.len() > 300, "{}", events.len());
+        assert!(read * 100 > by_serde * 70, "{read} of {by_serde}");
+        // Every cut: where the scanner reads one, serde reads it alike.
+        for data in &events {
+            for cut in (0..data.len()).filter(|&c| data.is_char_boundary(c)) {
+                event_agrees(&data[..cut]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_answer_scanner_gives_up_on_every_truncation() {
+        let body = r#" { "id" : "msg_1" , "type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"é a\nb \u00e9\ud83d\ude00"},{"type":"thinking","thinking":"x","n":[1.5e3,-0,{}]}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":212,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":118}} "#;
+        assert!(scan_agrees(body));
+        // Every cut, mid-character ones included (those are not UTF-8).
+        for cut in 0..body.len() {
+            let b = &body.as_bytes()[..cut];
+            assert!(!scan_agrees(b) || body[cut..].trim().is_empty(), "{cut}");
+            let _ = decode_response(b, None);
+        }
+        // Bytes that are not UTF-8, in a text, an id, a key, a skipped value.
+        for bad in [
+            &b"\xff"[..],
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xe2\x9c",
+            b"\xc3\xa9\\n\xff",
+        ] {
+            for (pre, post) in [
+                (
+                    &br#"{"type":"message","content":[{"type":"text","text":"a"#[..],
+                    &br#"b"}]}"#[..],
+                ),
+                (br#"{"type":"message","id":""#, br#"","content":[]}"#),
+                (br#"{"type":"message","content":[],"x"#, br#"":1}"#),
+                (br#"{"type":"message","content":[],"x":{"y":[""#, br#""]}}"#),
+            ] {
+                let body = [pre, bad, post].concat();
+                // serde's to judge (it lets bad bytes pass in what it skips).
+                assert!(!scan_agrees(&body), "{body:?}");
+            }
+        }
+    }
 
     #[test]
     fn quick_text_deltas_read_as_serde_reads_them() {

@@ -400,7 +400,7 @@ pub fn write_str(out: &mut String, s: &str) {
     let mut start = 0;
     let mut i = 0;
     loop {
-        i += plain_run(&bytes[i..]);
+        i += plain_run::<false>(&bytes[i..]);
         let Some(&b) = bytes.get(i) else { break };
         out.push_str(&s[start..i]);
         match b {
@@ -427,11 +427,55 @@ pub fn write_str(out: &mut String, s: &str) {
 
 /// How many bytes open `b` that JSON takes as they are: none below 0x20,
 /// no `"`, no `\`. Sixteen at a time with SSE2 (part of every x86_64),
-/// eight at a time elsewhere, then one by one.
-fn plain_run(b: &[u8]) -> usize {
+/// eight at a time elsewhere, then one by one. (The scanner finds the end
+/// of a string it reads with it too; with `ASCII` it also stops at the
+/// first byte of 0x80 and above, which it checks as UTF-8.)
+#[inline]
+pub(super) fn plain_run<const ASCII: bool>(b: &[u8]) -> usize {
+    // Most strings (keys, ids, names) end within 16 bytes: that block is
+    // tested here, inline, before any call.
+    #[cfg(target_arch = "x86_64")]
+    if b.len() >= 16 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is baseline on x86_64; the 16-byte load lies within `b`.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(b.as_ptr() as *const __m128i);
+            let hit = _mm_or_si128(
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+                ),
+                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v),
+            );
+            _mm_movemask_epi8(if ASCII { _mm_or_si128(hit, v) } else { hit })
+        };
+        if mask != 0 {
+            return mask.trailing_zeros() as usize;
+        }
+        return 16 + plain_run_long::<ASCII>(&b[16..]);
+    }
+    plain_run_long::<ASCII>(b)
+}
+
+/// `plain_run` past its first block.
+#[inline(never)]
+fn plain_run_long<const ASCII: bool>(b: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
+        // Texts (a message, an answer) go 32 bytes at a time where the CPU
+        // has AVX2 (std caches the check); short strings skip the check.
+        if b.len() >= 64 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked just above).
+            let (at, hit) = unsafe { plain_run_avx2::<ASCII>(b) };
+            if hit {
+                return at;
+            }
+            i = at;
+        }
         use std::arch::x86_64::{
             __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
             _mm_or_si128, _mm_set1_epi8,
@@ -449,7 +493,7 @@ fn plain_run(b: &[u8]) -> usize {
                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
                     _mm_cmpeq_epi8(_mm_min_epu8(v, control), v),
                 );
-                let mask = _mm_movemask_epi8(hit);
+                let mask = _mm_movemask_epi8(if ASCII { _mm_or_si128(hit, v) } else { hit });
                 if mask != 0 {
                     return i + mask.trailing_zeros() as usize;
                 }
@@ -460,15 +504,45 @@ fn plain_run(b: &[u8]) -> usize {
     while i + 8 <= b.len() {
         let mut w = [0u8; 8];
         w.copy_from_slice(&b[i..i + 8]);
-        if needs_escape(u64::from_le_bytes(w)) {
+        let w = u64::from_le_bytes(w);
+        if needs_escape(w) || (ASCII && w & 0x8080_8080_8080_8080 != 0) {
             break;
         }
         i += 8;
     }
-    while i < b.len() && !matches!(b[i], 0..=0x1f | b'"' | b'\\') {
+    while i < b.len() && !matches!(b[i], 0..=0x1f | b'"' | b'\\') && !(ASCII && b[i] >= 0x80) {
         i += 1;
     }
     i
+}
+
+/// `plain_run` 32 bytes at a time: the hit's index (`true`), or how many
+/// whole 32-byte blocks hold none (`false`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn plain_run_avx2<const ASCII: bool>(b: &[u8]) -> (usize, bool) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let control = _mm256_set1_epi8(0x1f);
+    let mut i = 0;
+    while i + 32 <= b.len() {
+        // SAFETY: the unaligned 32-byte load lies within `b` (i + 32 <= len).
+        let v = unsafe { _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i) };
+        let hit = _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)),
+            _mm256_cmpeq_epi8(_mm256_min_epu8(v, control), v),
+        );
+        let mask = _mm256_movemask_epi8(if ASCII { _mm256_or_si256(hit, v) } else { hit });
+        if mask != 0 {
+            return (i + mask.trailing_zeros() as usize, true);
+        }
+        i += 32;
+    }
+    (i, false)
 }
 
 /// Whether any of the eight bytes in `w` is below 0x20, `"` or `\`
@@ -622,6 +696,36 @@ mod tests {
                     let mut out = String::from("x");
                     write_str(&mut out, &s);
                     assert_eq!(out[1..], serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_place_of_a_long_text() {
+        // Long enough for the 32-byte (AVX2) blocks, and their tails.
+        let pad = "The quick brown fox jumps over the lazy dog. ".repeat(4);
+        for special in ["\"", "\\", "\n", "\u{0}", "\u{1f}", "é", "\u{7f}"] {
+            for at in 0..170 {
+                for len in [at, 63, 64, 65, 95, 96, 97, 170] {
+                    let mut s: String = pad[..at].into();
+                    s.push_str(special);
+                    s.push_str(&pad[..len.max(at) - at]);
+                    let mut out = String::new();
+                    write_str(&mut out, &s);
+                    assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
+                    assert_eq!(
+                        plain_run::<false>(s.as_bytes()),
+                        s.find(|c| matches!(c, '\0'..='\u{1f}' | '"' | '\\'))
+                            .unwrap_or(s.len()),
+                        "{s:?}"
+                    );
+                    assert_eq!(
+                        plain_run::<true>(s.as_bytes()),
+                        s.find(|c| matches!(c, '\0'..='\u{1f}' | '"' | '\\' | '\u{80}'..))
+                            .unwrap_or(s.len()),
+                        "{s:?}"
+                    );
                 }
             }
         }

@@ -5,8 +5,9 @@
 //! A hub (`hub`: one request, response and stream-event model) and one file
 //! per dialect (`openai`, `anthropic`, `gemini`), each reading into and
 //! writing out of the hub. This module plans a translated step and
-//! translates answers back; `sink` does it for streams. It depends on the
-//! core's `provider`, `credentials`, `sse`, `stream` and `response` only;
+//! translates answers back; `sink` does it for streams; `scan` reads the
+//! common bodies and events without serde (which judges the rest). It
+//! depends on the core's `provider`, `credentials`, `sse`, `stream` and `response` only;
 //! `routed` (`dynamic/<route>`) also on `routing` and the gateway's run loop.
 
 pub mod anthropic;
@@ -15,6 +16,7 @@ pub mod hub;
 pub mod openai;
 pub mod planner;
 pub mod routed;
+mod scan;
 mod sink;
 
 use std::sync::Arc;
@@ -212,15 +214,17 @@ pub fn plan_step(
         Some(_) => Value::Null,
         None => read_value()?,
     };
-    // Owned: `value` may be read again below.
-    let full_model: String = match &fast {
-        Some(f) => f.model().to_owned(),
+    // Not borrowed from `value`, which may be read again below (the fast
+    // path's is borrowed from the body).
+    let full_model: std::borrow::Cow<str> = match &fast {
+        Some(f) => f.model(),
         None => value
             .get("model")
             .ok_or_else(|| refuse(caller, "missing \"model\" ({provider}/{model})"))?
             .as_str()
             .ok_or_else(|| refuse(caller, "\"model\" must be a string"))?
-            .to_owned(),
+            .to_owned()
+            .into(),
     };
     let (provider, model) = full_model
         .split_once('/')

@@ -13,6 +13,7 @@ use super::hub::{
     Role, Str, TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj,
     opt_bool, opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
 };
+use super::scan::{Scan, once};
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
 
@@ -317,7 +318,7 @@ fn parse_message(m: &Value, i: usize, req: &mut ChatRequest) -> R<()> {
 // mistake) makes it give up, and the `Value` path decides, errors included.
 
 /// A Chat Completions request of the shape the fast path reads.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct FastChat<'a> {
     #[serde(borrow)]
@@ -337,7 +338,7 @@ pub struct FastChat<'a> {
     tool_choice: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct FastMessage<'a> {
     #[serde(borrow)]
     role: Cow<'a, str>,
@@ -349,7 +350,7 @@ struct FastMessage<'a> {
     tool_calls: Option<Vec<Obj<FastCall<'a>>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct FastPart<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
@@ -357,7 +358,7 @@ struct FastPart<'a> {
     text: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct FastCall<'a> {
     #[serde(borrow, default)]
     id: Str<'a>,
@@ -365,7 +366,7 @@ struct FastCall<'a> {
     function: Option<Obj<FastFunction<'a>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct FastFunction<'a> {
     #[serde(borrow, default)]
     name: Str<'a>,
@@ -373,12 +374,13 @@ struct FastFunction<'a> {
     arguments: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct FastStreamOptions {
     include_usage: Option<bool>,
 }
 
 /// A message's `content`: a string or an array of parts.
+#[derive(Debug)]
 enum FastContent<'a> {
     Text(Cow<'a, str>),
     Parts(Vec<Obj<FastPart<'a>>>),
@@ -414,6 +416,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FastContent<'a> {
 }
 
 /// `stop`: a string or an array of strings.
+#[derive(Debug)]
 struct Stops(Vec<String>);
 
 impl<'de> Deserialize<'de> for Stops {
@@ -439,6 +442,133 @@ impl<'de> Deserialize<'de> for Stops {
     }
 }
 
+/// A string or null, as `Str` reads it.
+fn scan_str<'a>(sc: &mut Scan<'a>) -> Option<Str<'a>> {
+    sc.opt(Scan::string).map(Str)
+}
+
+/// One message, as `FastMessage`'s derived reader reads it.
+fn scan_message<'a>(sc: &mut Scan<'a>) -> Option<FastMessage<'a>> {
+    let (mut seen, mut role) = (0u32, None);
+    let mut m = FastMessage {
+        role: Cow::Borrowed(""),
+        content: None,
+        tool_call_id: Str(None),
+        tool_calls: None,
+    };
+    sc.object(|sc, key| {
+        match key {
+            "role" => {
+                once(&mut seen, 0)?;
+                role = Some(sc.string()?);
+            }
+            "content" => {
+                once(&mut seen, 1)?;
+                m.content = sc.opt(|sc| {
+                    if sc.peek() == Some(b'"') {
+                        return sc.string().map(FastContent::Text);
+                    }
+                    let mut parts = Vec::new();
+                    sc.array(|sc| {
+                        parts.push(Obj(scan_part(sc)?));
+                        Some(())
+                    })?;
+                    Some(FastContent::Parts(parts))
+                })?;
+            }
+            "tool_call_id" => {
+                once(&mut seen, 2)?;
+                m.tool_call_id = scan_str(sc)?;
+            }
+            "tool_calls" => {
+                once(&mut seen, 3)?;
+                m.tool_calls = sc.opt(|sc| {
+                    let mut calls = Vec::new();
+                    sc.array(|sc| {
+                        calls.push(Obj(scan_call(sc)?));
+                        Some(())
+                    })?;
+                    Some(calls)
+                })?;
+            }
+            _ => sc.skip()?,
+        }
+        Some(())
+    })?;
+    m.role = role?;
+    Some(m)
+}
+
+fn scan_part<'a>(sc: &mut Scan<'a>) -> Option<FastPart<'a>> {
+    let (mut seen, mut p) = (
+        0u32,
+        FastPart {
+            kind: Str(None),
+            text: Str(None),
+        },
+    );
+    sc.object(|sc, key| match key {
+        "type" => {
+            once(&mut seen, 0)?;
+            p.kind = scan_str(sc)?;
+            Some(())
+        }
+        "text" => {
+            once(&mut seen, 1)?;
+            p.text = scan_str(sc)?;
+            Some(())
+        }
+        _ => sc.skip(),
+    })?;
+    Some(p)
+}
+
+fn scan_call<'a>(sc: &mut Scan<'a>) -> Option<FastCall<'a>> {
+    let (mut seen, mut c) = (
+        0u32,
+        FastCall {
+            id: Str(None),
+            function: None,
+        },
+    );
+    sc.object(|sc, key| match key {
+        "id" => {
+            once(&mut seen, 0)?;
+            c.id = scan_str(sc)?;
+            Some(())
+        }
+        "function" => {
+            once(&mut seen, 1)?;
+            c.function = sc.opt(|sc| {
+                let (mut seen, mut f) = (
+                    0u32,
+                    FastFunction {
+                        name: Str(None),
+                        arguments: Str(None),
+                    },
+                );
+                sc.object(|sc, key| match key {
+                    "name" => {
+                        once(&mut seen, 0)?;
+                        f.name = scan_str(sc)?;
+                        Some(())
+                    }
+                    "arguments" => {
+                        once(&mut seen, 1)?;
+                        f.arguments = scan_str(sc)?;
+                        Some(())
+                    }
+                    _ => sc.skip(),
+                })?;
+                Some(Obj(f))
+            })?;
+            Some(())
+        }
+        _ => sc.skip(),
+    })?;
+    Some(c)
+}
+
 /// Text-only parts (`None`: some part is not text, or not well formed).
 fn fast_parts(content: Option<FastContent>) -> Option<Vec<Part>> {
     match content {
@@ -457,14 +587,127 @@ fn fast_parts(content: Option<FastContent>) -> Option<Vec<Part>> {
 impl<'a> FastChat<'a> {
     /// The request, if it has the shape the fast path reads.
     pub fn read(body: &'a [u8]) -> Option<FastChat<'a>> {
+        FastChat::scan(body).or_else(|| FastChat::read_serde(body))
+    }
+
+    /// The same, read by serde (the judge where `scan` gives up).
+    fn read_serde(body: &'a [u8]) -> Option<FastChat<'a>> {
         super::hub::from_json_bytes::<Obj<FastChat>>(body)
             .ok()
             .map(|o| o.0)
     }
 
-    /// The body's `model` (`{provider}/{model}`).
-    pub fn model(&self) -> &str {
-        &self.model
+    /// The same, read by the hand-written scanner: what serde's derived
+    /// reader above would read, member for member (unknown members refused
+    /// here, ignored in messages and parts; a duplicate gives up, as serde
+    /// refuses it); `None` hands the body to serde.
+    fn scan(body: &'a [u8]) -> Option<FastChat<'a>> {
+        let mut sc = Scan::new(body);
+        let (mut seen, mut model, mut messages) = (0u32, None, None);
+        let mut f = FastChat {
+            model: Cow::Borrowed(""),
+            messages: Vec::new(),
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            max_completion_tokens: None,
+            stop: None,
+            stream: None,
+            stream_options: None,
+            n: None,
+            parallel_tool_calls: None,
+            tool_choice: Str(None),
+        };
+        sc.object(|sc, key| {
+            match key {
+                "model" => {
+                    once(&mut seen, 0)?;
+                    model = Some(sc.string()?);
+                }
+                "messages" => {
+                    once(&mut seen, 1)?;
+                    let mut all = Vec::new();
+                    sc.array(|sc| {
+                        all.push(Obj(scan_message(sc)?));
+                        Some(())
+                    })?;
+                    messages = Some(all);
+                }
+                "temperature" => {
+                    once(&mut seen, 2)?;
+                    f.temperature = sc.opt(Scan::f64)?;
+                }
+                "top_p" => {
+                    once(&mut seen, 3)?;
+                    f.top_p = sc.opt(Scan::f64)?;
+                }
+                "max_tokens" => {
+                    once(&mut seen, 4)?;
+                    f.max_tokens = sc.opt(Scan::u64)?;
+                }
+                "max_completion_tokens" => {
+                    once(&mut seen, 5)?;
+                    f.max_completion_tokens = sc.opt(Scan::u64)?;
+                }
+                "stop" => {
+                    once(&mut seen, 6)?;
+                    f.stop = sc.opt(|sc| {
+                        if sc.peek() == Some(b'"') {
+                            return Some(Stops(vec![sc.string()?.into_owned()]));
+                        }
+                        let mut all = Vec::new();
+                        sc.array(|sc| {
+                            all.push(sc.string()?.into_owned());
+                            Some(())
+                        })?;
+                        Some(Stops(all))
+                    })?;
+                }
+                "stream" => {
+                    once(&mut seen, 7)?;
+                    f.stream = sc.opt(Scan::bool)?;
+                }
+                "stream_options" => {
+                    once(&mut seen, 8)?;
+                    f.stream_options = sc.opt(|sc| {
+                        let (mut seen, mut include_usage) = (0u32, None);
+                        sc.object(|sc, key| match key {
+                            "include_usage" => {
+                                once(&mut seen, 0)?;
+                                include_usage = sc.opt(Scan::bool)?;
+                                Some(())
+                            }
+                            _ => sc.skip(),
+                        })?;
+                        Some(Obj(FastStreamOptions { include_usage }))
+                    })?;
+                }
+                "n" => {
+                    once(&mut seen, 9)?;
+                    f.n = sc.opt(Scan::u64)?;
+                }
+                "parallel_tool_calls" => {
+                    once(&mut seen, 10)?;
+                    f.parallel_tool_calls = sc.opt(Scan::bool)?;
+                }
+                "tool_choice" => {
+                    once(&mut seen, 11)?;
+                    f.tool_choice = scan_str(sc)?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        sc.end()?;
+        f.model = model?;
+        f.messages = messages?;
+        Some(f)
+    }
+
+    /// The body's `model` (`{provider}/{model}`), borrowed from the body
+    /// where it holds no escape.
+    pub fn model(&self) -> Cow<'a, str> {
+        self.model.clone()
     }
 
     /// The hub request, as `parse_chat_request` reads it; `None` where that
@@ -1195,5 +1438,173 @@ mod tests {
         }
         let (fast, _) = both(r#"{"model":"p/m","messages":[{"role":"user","content":"hi"}]}"#);
         assert_eq!(fast.unwrap().messages[0].text(), "hi");
+    }
+
+    /// The scanner's reading and serde's, as text (`None`: refused or
+    /// given up). Where the scanner reads a body, serde must read it alike.
+    fn scan_agrees(body: impl AsRef<[u8]>) -> bool {
+        let body = body.as_ref();
+        let serde = FastChat::read_serde(body).map(|f| format!("{f:?}"));
+        match FastChat::scan(body) {
+            Some(f) => {
+                let shown = String::from_utf8_lossy(body);
+                assert_eq!(Some(format!("{f:?}")), serde, "{shown}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Strings and numbers in their every JSON form, whitespace, duplicates.
+    const ODD: &[&str] = &[
+        r#"{"model":"p/m","messages":[{"role":"user","content":"a\"b\\c\/d\b\f\n\r\t"}]}"#,
+        r#"{"model":"p\/m","messages":[{"role":"user","content":"\u00e9\u00E9\u2713\ud83d\ude00\u0000"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"\ud83d"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"\ude00x"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"\ud83d\u0041"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"\u12"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"\q"}]}"#,
+        "{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"raw\ttab\"}]}",
+        r#"{"model":"p/m","messages":[{"role":"user","content":"é ✓ 😀"}]}"#,
+        " \n\t\r{ \"model\" : \"p/m\" , \"messages\" : [ { \"role\" : \"user\" , \"content\" : [ { \"type\" : \"text\" , \"text\" : \"x\" } ] } ] , \"stop\" : [ \"a\" , \"b\" ] } \n",
+        r#"{"model":"p/m","model":"q/m","messages":[{"role":"user","content":"x"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","role":"user","content":"x"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x","name":1,"name":2}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":[{"type":"text","text":"a","text":"b"}]}]}"#,
+        r#"{"mo\u0064el":"p/m","messages":[{"role":"user","content":"x"}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x"}],}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x"},]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x","extra":{"a":[1,-2.5e+3,true,null,"s"]}}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x","extra":[01]}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x","extra":1e999}]}"#,
+        r#"{"model":"p/m","messages":[{"role":"user","content":"x","extra":"\u12x4"}]}"#,
+    ];
+
+    const NUMBERS: &[&str] = &[
+        "0",
+        "1",
+        "-0",
+        "-1",
+        "0.0",
+        "-0.0",
+        "0.5",
+        "1.50",
+        "2",
+        "1e0",
+        "1E1",
+        "1e+1",
+        "1e-1",
+        "5e-1",
+        "0.7",
+        "0.1",
+        "0.30000000000000004",
+        "1.0000000000000002",
+        "123456789012345678",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "-",
+        "1e",
+        "256.0",
+        "18446744073709551615",
+        "18446744073709551616",
+        "null",
+        "true",
+        "\"1\"",
+    ];
+
+    #[test]
+    fn the_scanner_reads_requests_as_serde_does() {
+        let mut read = 0;
+        let mut bodies = Vec::new();
+        for fields in FIELDS {
+            for m in MESSAGES {
+                bodies.push(format!(r#"{{"model":"p/m","messages":[{m}]{fields}}}"#));
+                bodies.push(format!(
+                    r#"{{"messages":[{{"role":"system","content":"s"}},{m},{{"role":"user","content":"q"}}],"model":"p/m"{fields}}}"#
+                ));
+            }
+        }
+        bodies.extend(ODD.iter().map(|s| s.to_string()));
+        for n in NUMBERS {
+            for key in [
+                "temperature",
+                "top_p",
+                "max_tokens",
+                "max_completion_tokens",
+                "n",
+            ] {
+                bodies.push(format!(
+                    r#"{{"model":"p/m","messages":[{{"role":"user","content":"x"}}],"{key}":{n}}}"#
+                ));
+            }
+        }
+        let mut by_serde = 0;
+        for body in &bodies {
+            read += scan_agrees(body) as usize;
+            by_serde += FastChat::read_serde(body.as_bytes()).is_some() as usize;
+        }
+        // It reads nearly all that serde's typed reader reads (it gives up
+        // only on the few forms where the two could differ).
+        assert!(read * 100 > by_serde * 95, "{read} of {by_serde}");
+        // The common cases are its own.
+        for body in [
+            r#"{"model":"p/m","messages":[{"role":"system","content":"s"},{"role":"user","content":"\u00e9 \ud83d\ude00 \"q\""}],"max_tokens":256,"temperature":0.7,"stream":true,"stream_options":{"include_usage":true}}"#,
+            r#"{"model":"p/m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"1"}],"temperature":-0,"top_p":1e-1}"#,
+        ] {
+            assert!(scan_agrees(body), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_scanner_gives_up_on_every_truncation() {
+        let bodies = [
+            r#"{"model":"p/m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"é\n\u00e9\ud83d\ude00"}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"1"}],"max_tokens":256,"temperature":0.75,"top_p":1e-1,"stop":["a"],"n":1,"stream":false,"stream_options":{"include_usage":true},"tool_choice":"auto","parallel_tool_calls":true}"#,
+            " { \"model\" : \"p/m\" , \"messages\" : [ { \"role\" : \"user\" , \"content\" : \"x\" , \"x\" : [ 1 , { } ] } ] } ",
+        ];
+        for body in bodies {
+            assert!(scan_agrees(body), "{body}");
+            // Every cut, mid-character ones included (those are not UTF-8).
+            for cut in 0..body.len() {
+                let b = &body.as_bytes()[..cut];
+                assert!(!scan_agrees(b) || body[cut..].trim().is_empty(), "{cut}");
+                let _ = FastChat::read(b);
+            }
+        }
+    }
+
+    #[test]
+    fn the_scanner_checks_utf8_as_serde_does() {
+        let bad: &[&[u8]] = &[
+            b"\xff",
+            b"\xc3",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xe2\x9c",
+            b"\xf4\x90\x80\x80",
+            b"\xe2\x9c\x93",
+            b"\xc3\xa9\\n\xff",
+            b"\\n\xc3\xa9",
+        ];
+        for bytes in bad {
+            for (pre, post) in [
+                (&b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"a"[..], &b"b\"}]}"[..]),
+                (b"{\"model\":\"p/", b"\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"),
+                (b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"x", b"\":1}]}"),
+                (b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"x\":[\"", b"\"]}]}"),
+                (b"{\"model\":\"p/m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", b""),
+            ] {
+                let body = [pre, bytes, post].concat();
+                let took = scan_agrees(&body);
+                // Valid UTF-8 is read; anything else is serde's to refuse
+                // (and anything after the object too).
+                let valid = std::str::from_utf8(&body).is_ok() && !post.is_empty();
+                assert_eq!(took, valid, "{body:?}");
+            }
+        }
     }
 }

@@ -1,0 +1,568 @@
+//! A small JSON reader for the hot paths (the common unified request, the
+//! common Anthropic answer): a cursor over the body's bytes, which checks
+//! UTF-8 only where it can be other than ASCII (inside strings).
+//! Depends on nothing but the hub's byte search.
+//!
+//! It reads what it knows and gives up (`None`) on anything else; its
+//! callers then read the same bytes with serde, which stays the judge of
+//! every error. So it must never accept what serde_json refuses, and must
+//! read what it accepts exactly as serde_json does: where the two could
+//! differ (numbers serde rounds differently, lone surrogates, very deep
+//! nesting) it gives up instead.
+
+use std::borrow::Cow;
+
+/// Deeper than this gives up (serde_json refuses past 128).
+const MAX_DEPTH: u32 = 100;
+
+/// Powers of ten that f64 holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A cursor over JSON text.
+pub struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+impl<'a> Scan<'a> {
+    pub fn new(b: &'a [u8]) -> Scan<'a> {
+        Scan { b, i: 0, depth: 0 }
+    }
+
+    #[inline]
+    fn bytes(&self) -> &'a [u8] {
+        self.b
+    }
+
+    /// The text of `b[from..to]`, a range `string` has found to be all
+    /// ASCII or checked as UTF-8.
+    #[inline]
+    fn text(&self, from: usize, to: usize) -> &'a str {
+        let run = &self.b[from..to];
+        debug_assert!(std::str::from_utf8(run).is_ok());
+        // SAFETY: `string` passes only ranges that `plain_run::<true>` found
+        // to hold no byte of 0x80 or above, or that lie within a range it
+        // checked with `str::from_utf8`; both are UTF-8.
+        unsafe { std::str::from_utf8_unchecked(run) }
+    }
+
+    /// The next byte after whitespace (JSON's four), not consumed.
+    #[inline]
+    pub fn peek(&mut self) -> Option<u8> {
+        let b = self.bytes();
+        while let Some(&c) = b.get(self.i) {
+            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(c);
+            }
+            self.i += 1;
+        }
+        None
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn word(&mut self, w: &[u8]) -> bool {
+        self.peek();
+        if self.bytes()[self.i..].starts_with(w) {
+            self.i += w.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Only whitespace is left.
+    pub fn end(mut self) -> Option<()> {
+        (self.peek().is_none()).then_some(())
+    }
+
+    /// `null`, consumed; `false` (nothing consumed) for any other value.
+    pub fn null(&mut self) -> bool {
+        self.word(b"null")
+    }
+
+    /// `f` on the value, or `None` for `null` (as serde reads `Option<T>`).
+    pub fn opt<T>(&mut self, f: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.null() {
+            Some(None)
+        } else {
+            f(self).map(Some)
+        }
+    }
+
+    pub fn bool(&mut self) -> Option<bool> {
+        if self.word(b"true") {
+            Some(true)
+        } else if self.word(b"false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A string, borrowed when it holds no escape.
+    pub fn string(&mut self) -> Option<Cow<'a, str>> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let b = self.bytes();
+        let mut start = self.i;
+        let mut owned: Option<String> = None;
+        // Bytes before `checked` are checked as UTF-8; beyond it only ASCII
+        // runs are taken, and the first other byte checks the rest.
+        let mut checked = start;
+        loop {
+            // The first `"`, `\` or control character (which serde_json
+            // refuses raw in a string), or a byte that is not ASCII.
+            let at = start
+                + if start < checked {
+                    super::hub::plain_run::<false>(&b[start..])
+                } else {
+                    super::hub::plain_run::<true>(&b[start..])
+                };
+            match *b.get(at)? {
+                b'"' => {
+                    self.i = at + 1;
+                    let run = self.text(start, at);
+                    return Some(match owned {
+                        None => Cow::Borrowed(run),
+                        Some(mut o) => {
+                            o.push_str(run);
+                            Cow::Owned(o)
+                        }
+                    });
+                }
+                b'\\' => {
+                    // At the first escape, the string's whole length bounds
+                    // what it decodes to: one allocation, where growing
+                    // would be several.
+                    let o = owned.get_or_insert_with(|| {
+                        String::with_capacity(at - start + string_len(b, at))
+                    });
+                    o.push_str(self.text(start, at));
+                    start = self.escape(at + 1, o)?;
+                    checked = checked.max(start);
+                }
+                c if c >= 0x80 => {
+                    // Not ASCII: the rest of the string is checked at once
+                    // (escapes are ASCII), then read as above.
+                    let end = at + string_len(b, at);
+                    std::str::from_utf8(&b[at..end]).ok()?;
+                    checked = end;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Decodes the escape after the `\` at `i - 1` into `o`; where it ends.
+    fn escape(&self, i: usize, o: &mut String) -> Option<usize> {
+        let b = self.bytes();
+        let c = match *b.get(i)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4(i + 1)?;
+                let (c, end) = match hi {
+                    0xD800..=0xDBFF => {
+                        // Only a whole pair; a lone half gives up.
+                        if b.get(i + 5..i + 7)? != b"\\u" {
+                            return None;
+                        }
+                        let lo = self.hex4(i + 7)?;
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return None;
+                        }
+                        let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        (char::from_u32(cp)?, i + 11)
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    _ => (char::from_u32(hi)?, i + 5),
+                };
+                o.push(c);
+                return Some(end);
+            }
+            _ => return None,
+        };
+        o.push(c);
+        Some(i + 1)
+    }
+
+    fn hex4(&self, i: usize) -> Option<u32> {
+        let mut n = 0;
+        for &c in self.bytes().get(i..i + 4)? {
+            n = n * 16 + (c as char).to_digit(16)?;
+        }
+        Some(n)
+    }
+
+    /// The digits at the cursor (JSON's rule: no leading zero), as a count.
+    fn digits(&mut self) -> Option<(u64, usize)> {
+        let b = self.bytes();
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(&c) = b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let count = self.i - start;
+        if count == 0 || (count > 1 && b[start] == b'0') {
+            return None;
+        }
+        Some((n, count))
+    }
+
+    fn next_is(&self, set: &[u8]) -> bool {
+        self.bytes().get(self.i).is_some_and(|c| set.contains(c))
+    }
+
+    /// An integer read as `u64` (serde refuses fractions and negatives
+    /// there; anything else gives up).
+    pub fn u64(&mut self) -> Option<u64> {
+        self.peek();
+        let (n, _) = self.digits()?;
+        if self.next_is(b".eE") {
+            return None;
+        }
+        Some(n)
+    }
+
+    /// A number read as `f64`, where serde_json's result is exact-rounded:
+    /// up to 15 significant digits, powers of ten up to 22.
+    pub fn f64(&mut self) -> Option<f64> {
+        self.peek();
+        let negative = self.eat_raw(b'-');
+        let (int, int_digits) = self.digits()?;
+        let (mut sig, mut digits, mut exp) = (int, int_digits, 0i64);
+        if self.eat_raw(b'.') {
+            let start = self.i;
+            while self.next_is(b"0123456789") {
+                sig = sig
+                    .checked_mul(10)?
+                    .checked_add(u64::from(self.bytes()[self.i] - b'0'))?;
+                self.i += 1;
+            }
+            let n = self.i - start;
+            if n == 0 {
+                return None;
+            }
+            digits += n;
+            exp -= n as i64;
+        }
+        if self.eat_raw(b'e') || self.eat_raw(b'E') {
+            let neg_exp = self.eat_raw(b'-');
+            if !neg_exp {
+                self.eat_raw(b'+');
+            }
+            let start = self.i;
+            let mut e: i64 = 0;
+            while self.next_is(b"0123456789") {
+                e = e * 10 + i64::from(self.bytes()[self.i] - b'0');
+                self.i += 1;
+                if e > 1000 {
+                    return None;
+                }
+            }
+            if self.i == start {
+                return None;
+            }
+            exp += if neg_exp { -e } else { e };
+        }
+        if digits > 15 {
+            return None;
+        }
+        let pow = *POW10.get(exp.unsigned_abs() as usize)?;
+        let f = if exp >= 0 {
+            sig as f64 * pow
+        } else {
+            sig as f64 / pow
+        };
+        // serde_json gives `-0` (an integer) and `-0.0` alike as -0.0.
+        Some(if negative { -f } else { f })
+    }
+
+    #[inline]
+    fn eat_raw(&mut self, c: u8) -> bool {
+        if self.bytes().get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// An object: `f` on each member (its key decoded), which reads the
+    /// value. Duplicate keys are `f`'s to notice.
+    pub fn object(&mut self, mut f: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        if !self.eat(b'{') {
+            return None;
+        }
+        self.enter()?;
+        if !self.eat(b'}') {
+            loop {
+                let key = self.string()?;
+                if !self.eat(b':') {
+                    return None;
+                }
+                f(self, &key)?;
+                if self.eat(b'}') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return None;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// An array: `f` on each element.
+    pub fn array(&mut self, mut f: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        if !self.eat(b'[') {
+            return None;
+        }
+        self.enter()?;
+        if !self.eat(b']') {
+            loop {
+                f(self)?;
+                if self.eat(b']') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return None;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// Any value, checked as serde_json checks what it ignores (at least as
+    /// strictly) and dropped.
+    pub fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|s, _| s.skip()),
+            b'[' => self.array(|s| s.skip()),
+            b't' | b'f' => self.bool().map(drop),
+            b'n' => self.null().then_some(()),
+            _ => self.number(),
+        }
+    }
+
+    /// A number's syntax, checked and skipped.
+    fn number(&mut self) -> Option<()> {
+        self.eat_raw(b'-');
+        let start = self.i;
+        let b = self.bytes();
+        while self.next_is(b"0123456789") {
+            self.i += 1;
+        }
+        let n = self.i - start;
+        if n == 0 || (n > 1 && b[start] == b'0') {
+            return None;
+        }
+        if self.eat_raw(b'.') {
+            let start = self.i;
+            while self.next_is(b"0123456789") {
+                self.i += 1;
+            }
+            if self.i == start {
+                return None;
+            }
+        }
+        if self.eat_raw(b'e') || self.eat_raw(b'E') {
+            if !self.eat_raw(b'-') {
+                self.eat_raw(b'+');
+            }
+            let start = self.i;
+            while self.next_is(b"0123456789") {
+                self.i += 1;
+            }
+            if self.i == start {
+                return None;
+            }
+        }
+        Some(())
+    }
+}
+
+/// Bytes from `at` (inside a string) to its closing quote, or to the end.
+fn string_len(b: &[u8], at: usize) -> usize {
+    let mut i = at;
+    loop {
+        i += super::hub::plain_run::<false>(&b[i..]);
+        match b.get(i) {
+            Some(b'\\') => i = (i + 2).min(b.len()),
+            Some(b'"') | None => return i - at,
+            // A control character: the read gives up anyway.
+            Some(_) => return i - at,
+        }
+    }
+}
+
+/// Marks `bit` seen; `None` if it was (serde refuses a duplicate field).
+#[inline]
+pub fn once(seen: &mut u32, bit: u32) -> Option<()> {
+    let m = 1 << bit;
+    if *seen & m != 0 {
+        return None;
+    }
+    *seen |= m;
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde_json reads `v` as a value it ignores.
+    fn ignored(v: &str) -> bool {
+        serde_json::from_str::<serde::de::IgnoredAny>(v).is_ok()
+    }
+
+    fn string(s: &str) -> Option<String> {
+        Scan::new(s.as_bytes()).string().map(Cow::into_owned)
+    }
+
+    #[test]
+    fn strings_read_as_serde_reads_them() {
+        for s in [
+            r#""plain""#,
+            r#""""#,
+            r#""esc \" \\ \/ \b \f \n \r \t end""#,
+            r#""\u00e9\u00E9 \u2713 \ud83d\ude00 \u0000""#,
+            r#""é ✓ 😀 raw""#,
+            r#""\ud83d""#,
+            r#""\ude00""#,
+            r#""\ud83d\u0041""#,
+            r#""\ud83dx""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            r#""\x""#,
+            "\"tab\tinside\"",
+            "\"nl\ninside\"",
+            r#""unterminated"#,
+            r#""ends in \"#,
+        ] {
+            let serde = serde_json::from_str::<String>(s).ok();
+            // What it reads, it reads as serde does; it may give up on
+            // what serde reads only where the two could differ.
+            match string(s) {
+                Some(mine) => assert_eq!(Some(mine), serde, "{s}"),
+                None => assert!(serde.is_none() || s.contains("\\ud83d"), "gave up on {s}"),
+            }
+        }
+        assert!(matches!(
+            Scan::new(br#""no escape""#).string(),
+            Some(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn numbers_read_as_serde_reads_them() {
+        for n in [
+            "0",
+            "1",
+            "-0",
+            "-1",
+            "0.5",
+            "-0.0",
+            "1.50",
+            "256",
+            "1e2",
+            "1E+2",
+            "1.5e-3",
+            "2.5E1",
+            "0.1",
+            "0.7",
+            "3.14159",
+            "123456789012345",
+            "1234567890123456789",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "1e+",
+            "+1",
+            "1e400",
+            "1e-400",
+            "0.30000000000000004",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9.99",
+            "1e22",
+            "1e23",
+        ] {
+            let serde_f = serde_json::from_str::<f64>(n).ok();
+            let serde_u = serde_json::from_str::<u64>(n).ok();
+            let mut s = Scan::new(n.as_bytes());
+            if let Some(f) = s.f64() {
+                if s.end().is_some() {
+                    assert_eq!(Some(f.to_bits()), serde_f.map(f64::to_bits), "{n}");
+                }
+            }
+            let mut s = Scan::new(n.as_bytes());
+            if let Some(u) = s.u64() {
+                if s.end().is_some() {
+                    assert_eq!(Some(u), serde_u, "{n}");
+                }
+            }
+            // Skipping checks the syntax as serde does what it ignores.
+            let mut s = Scan::new(n.as_bytes());
+            let skipped = s.skip().is_some() && s.end().is_some();
+            assert_eq!(skipped, ignored(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn skip_checks_what_it_drops() {
+        for v in [
+            r#"{"a":[1,2,{"b":null}],"c":"d","e":true,"f":false}"#,
+            r#"{"a":1,}"#,
+            r#"[1,]"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            r#"[tru]"#,
+            r#"[nul]"#,
+            " [ 1 , 2 ] ",
+            "[]",
+            "{}",
+            r#"{"a":"\u00"}"#,
+        ] {
+            let mut s = Scan::new(v.as_bytes());
+            let mine = s.skip().is_some() && s.end().is_some();
+            assert_eq!(mine, ignored(v), "{v}");
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(Scan::new(deep.as_bytes()).skip().is_none());
+    }
+}
