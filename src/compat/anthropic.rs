@@ -9,9 +9,9 @@ use super::hub::{
     ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, Str, TokenUsage,
     Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id, write_str, write_u64,
 };
-use super::scan::{Scan, once};
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
+use crate::json::scan::{Scan, once};
 
 type R<T> = Result<T, String>;
 

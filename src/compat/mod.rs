@@ -5,8 +5,9 @@
 //! A hub (`hub`: one request, response and stream-event model) and one file
 //! per dialect (`openai`, `anthropic`, `gemini`), each reading into and
 //! writing out of the hub. This module plans a translated step and
-//! translates answers back; `sink` does it for streams; `scan` reads the
-//! common bodies and events without serde (which judges the rest). It
+//! translates answers back; `sink` does it for streams; the JSON scanner
+//! (`crate::json::scan`) reads the common bodies and events without serde
+//! (which judges the rest). It
 //! depends on the core's `provider`, `credentials`, `sse`, `stream` and `response` only;
 //! `routed` (`dynamic/<route>`) also on `routing` and the gateway's run loop.
 
@@ -16,7 +17,6 @@ pub mod hub;
 pub mod openai;
 pub mod planner;
 pub mod routed;
-mod scan;
 mod sink;
 
 use std::sync::Arc;

@@ -13,9 +13,9 @@ use super::hub::{
     Role, Str, TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj,
     opt_bool, opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
 };
-use super::scan::{Scan, once};
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
+use crate::json::scan::{Scan, once};
 
 type R<T> = Result<T, String>;
 

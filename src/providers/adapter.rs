@@ -147,13 +147,20 @@ impl Adapter {
     /// The model a request to `url` with `body` asks for: the body's
     /// `model`, else where this provider names it in the URL.
     pub fn model_of(&self, url: &str, body: &[u8]) -> Option<String> {
-        // Only `model` is read; the rest of the body is skipped, not built.
+        // Only `model` is read; the rest of the body is skipped, not built:
+        // by the scanner, or by serde where the scanner gives up.
         #[derive(serde::Deserialize)]
         struct ModelField {
             model: Option<String>,
         }
-        if let Ok(ModelField { model: Some(model) }) = serde_json::from_slice(body) {
-            return Some(model);
+        let in_body = match scan_model(body) {
+            Some(found) => found,
+            None => serde_json::from_slice::<ModelField>(body)
+                .ok()
+                .and_then(|f| f.model),
+        };
+        if in_body.is_some() {
+            return in_body;
         }
         let path = url.split('?').next().unwrap_or("");
         let after = |marker: &str| path.split_once(marker).map(|(_, rest)| rest);
@@ -167,6 +174,27 @@ impl Adapter {
         .filter(|m| !m.is_empty())
         .map(str::to_string)
     }
+}
+
+/// A JSON object's `model` string as `ModelField` reads it (`Some(None)`:
+/// none, or `null`); `None` where the scanner cannot be sure (a duplicate,
+/// another type, invalid JSON).
+fn scan_model(body: &[u8]) -> Option<Option<String>> {
+    use crate::json::scan::{Scan, once};
+    let mut s = Scan::new(body);
+    let mut model = None;
+    let mut seen = 0;
+    s.object(|s, key| {
+        if key == "model" {
+            once(&mut seen, 0)?;
+            model = s.opt(|s| s.string().map(|m| m.into_owned()))?;
+            Some(())
+        } else {
+            s.skip()
+        }
+    })?;
+    s.end()?;
+    Some(model)
 }
 
 #[cfg(test)]
@@ -198,6 +226,25 @@ mod tests {
             Some("gpt")
         );
         assert_eq!(adapter("openai").model_of("http://h/v1/chat", b"{}"), None);
+        // The scanner and serde agree on what the body says.
+        for (body, want) in [
+            (
+                r#"{"model":"gpt","messages":[{"content":"a \"model\""}]}"#,
+                Some("gpt"),
+            ),
+            (r#" {"messages":[],"model" : "m\u00e9"} "#, Some("mé")),
+            (r#"{"model":null}"#, None),
+            (r#"{"model":"a","model":"b"}"#, None),
+            (r#"{"model":7}"#, None),
+            (r#"{"model":"x""#, None),
+            (r#"{"model":"x"} trailing"#, None),
+        ] {
+            assert_eq!(
+                adapter("openai").model_of("http://h/v1/chat", body.as_bytes()),
+                want.map(str::to_string),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::json::scan::{Scan, once};
+
 /// Token counts a response reported. Either may be missing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -210,10 +212,161 @@ fn usage_of_text(text: &[u8]) -> Usage {
     if !mentions_usage(text) {
         return Usage::default();
     }
+    if let Some(doc) = scan_doc(text) {
+        return doc.usage();
+    }
     match serde_json::from_slice::<Doc>(text) {
         Ok(doc) => doc.usage(),
         Err(_) => usage_of_value_text(text),
     }
+}
+
+// The fast path: the same typed view read by the hand-written scanner,
+// without serde. It gives up (`None`) on anything it is not sure to read
+// exactly as the `Doc` deserialisation does (a duplicate field, a number
+// past 15 digits, a field of another type), and the caller then takes the
+// serde path. On an OpenAI answer of 1 KB it is most of the usage read's
+// cost gone: serde walks every skipped member through its visitor.
+fn scan_doc(text: &[u8]) -> Option<Doc> {
+    let mut s = Scan::new(text);
+    let mut doc = Doc::default();
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        match key {
+            "usage" => {
+                once(&mut seen, 0)?;
+                doc.usage = s.opt(scan_counts)?;
+            }
+            "message" => {
+                once(&mut seen, 1)?;
+                doc.message = s.opt(scan_holder)?;
+            }
+            "result" => {
+                once(&mut seen, 2)?;
+                doc.result = s.opt(scan_holder)?;
+            }
+            "response" => {
+                once(&mut seen, 3)?;
+                doc.response = s.opt(scan_holder)?;
+            }
+            "meta" => {
+                once(&mut seen, 4)?;
+                doc.meta = s.opt(scan_meta)?;
+            }
+            "delta" => {
+                once(&mut seen, 5)?;
+                doc.delta = s.opt(scan_holder)?;
+            }
+            "usageMetadata" => {
+                once(&mut seen, 6)?;
+                doc.usage_metadata = s.opt(scan_google)?;
+            }
+            _ => s.skip()?,
+        }
+        Some(())
+    })?;
+    s.end()?;
+    Some(doc)
+}
+
+fn scan_counts(s: &mut Scan<'_>) -> Option<Counts> {
+    let mut c = Counts::default();
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        match key {
+            "prompt_tokens" => {
+                once(&mut seen, 0)?;
+                c.prompt_tokens = s.opt(Scan::f64)?;
+            }
+            "completion_tokens" => {
+                once(&mut seen, 1)?;
+                c.completion_tokens = s.opt(Scan::f64)?;
+            }
+            "input_tokens" => {
+                once(&mut seen, 2)?;
+                c.input_tokens = s.opt(Scan::f64)?;
+            }
+            "output_tokens" => {
+                once(&mut seen, 3)?;
+                c.output_tokens = s.opt(Scan::f64)?;
+            }
+            "inputTokens" => {
+                once(&mut seen, 4)?;
+                c.input_tokens_camel = s.opt(Scan::f64)?;
+            }
+            "outputTokens" => {
+                once(&mut seen, 5)?;
+                c.output_tokens_camel = s.opt(Scan::f64)?;
+            }
+            "billed_units" => {
+                once(&mut seen, 6)?;
+                c.billed_units = s.opt(|s| scan_counts(s).map(Box::new))?;
+            }
+            "tokens" => {
+                once(&mut seen, 7)?;
+                c.tokens = s.opt(|s| scan_counts(s).map(Box::new))?;
+            }
+            _ => s.skip()?,
+        }
+        Some(())
+    })?;
+    Some(c)
+}
+
+fn scan_holder(s: &mut Scan<'_>) -> Option<Holder> {
+    let mut h = Holder::default();
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        match key {
+            "usage" => {
+                once(&mut seen, 0)?;
+                h.usage = s.opt(scan_counts)?;
+            }
+            "meta" => {
+                once(&mut seen, 1)?;
+                h.meta = s.opt(scan_meta)?;
+            }
+            _ => s.skip()?,
+        }
+        Some(())
+    })?;
+    Some(h)
+}
+
+fn scan_meta(s: &mut Scan<'_>) -> Option<Meta> {
+    let mut m = Meta::default();
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        match key {
+            "billed_units" => {
+                once(&mut seen, 0)?;
+                m.billed_units = s.opt(scan_counts)?;
+            }
+            _ => s.skip()?,
+        }
+        Some(())
+    })?;
+    Some(m)
+}
+
+fn scan_google(s: &mut Scan<'_>) -> Option<GoogleUsage> {
+    let mut g = GoogleUsage::default();
+    let mut seen = 0u32;
+    s.object(|s, key| {
+        match key {
+            "promptTokenCount" => {
+                once(&mut seen, 0)?;
+                g.prompt = s.opt(Scan::f64)?;
+            }
+            "candidatesTokenCount" => {
+                once(&mut seen, 1)?;
+                g.candidates = s.opt(Scan::f64)?;
+            }
+            _ => s.skip()?,
+        }
+        Some(())
+    })?;
+    Some(g)
 }
 
 /// Usage of a whole response body: a JSON document, or an event stream
@@ -488,6 +641,105 @@ mod tests {
         assert!(usage_of_body(b"[]").is_empty());
         assert!(usage_of_body(b"not json").is_empty());
         assert!(usage_of_body(br#"{"choices":[]}"#).is_empty());
+    }
+
+    /// Bodies whose usage the scanner must read (and serde agree on).
+    const SCANNED: &[&str] = &[
+        r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Say \"hi\"\n\u00e9 \ud83d\ude00 — done","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":0}},"system_fingerprint":"fp"}"#,
+        r#"{"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#,
+        r#"{"type":"message","usage":{"input_tokens":12,"output_tokens":7}}"#,
+        r#"{"candidates":[],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}"#,
+        r#"{"result":{"response":"x","usage":{"prompt_tokens":8,"completion_tokens":2}},"success":true}"#,
+        r#"{"text":"x","meta":{"billed_units":{"input_tokens":20,"output_tokens":9}}}"#,
+        r#"{"message":{},"usage":{"billed_units":{"input_tokens":21,"output_tokens":6},"tokens":{"input_tokens":30,"output_tokens":6}}}"#,
+        r#"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#,
+        r#"{"event_type":"stream-end","response":{"meta":{"billed_units":{"input_tokens":2,"output_tokens":3}}}}"#,
+        r#"{"type":"message-end","delta":{"usage":{"billed_units":{"input_tokens":7,"output_tokens":8}}}}"#,
+        r#"{"usage":{"inputTokens":4,"outputTokens":5},"usage_note":null}"#,
+        r#" { "usage" : { "prompt_tokens" : 1.5e1 , "completion_tokens" : null } } "#,
+    ];
+
+    /// The serde reading `usage_of_text` does when the scanner gives up.
+    fn serde_usage(text: &[u8]) -> Usage {
+        match serde_json::from_slice::<Doc>(text) {
+            Ok(doc) => doc.usage(),
+            Err(_) => usage_of_value_text(text),
+        }
+    }
+
+    /// Variants of a body: truncations, other spellings of its numbers and
+    /// keys, duplicates, nulls, whitespace.
+    fn variants(body: &str) -> Vec<String> {
+        let mut out = vec![body.to_string()];
+        for i in 0..body.len() {
+            if body.is_char_boundary(i) {
+                out.push(body[..i].to_string());
+            }
+        }
+        for (from, to) in [
+            (":", " :\n\t"),
+            (",", " , "),
+            ("10", "10.0"),
+            ("10", "1e1"),
+            ("10", "-10"),
+            ("10", "0.1e2"),
+            ("10", "10000000000000000000"),
+            ("10", "\"10\""),
+            ("10", "010"),
+            ("5", "null"),
+            ("5", "[5]"),
+            ("12", "1.2E+1"),
+            ("\"usage\":{", "\"usage\":null,\"usage\":{"),
+            ("\"usage\":{", "\"usage\":{\"prompt_tokens\":1,"),
+            ("\"usage\"", "\"us\\u0061ge\""),
+            ("\"usage\"", "\"usage\" "),
+            (
+                "{\"",
+                "{\"extra\":[{\"a\":[1,2,{}]},\"s\\\"\",true,false,null],\"",
+            ),
+            ("{", "{\"message\":\"text\","),
+            ("}", ",}"),
+            ("}}", "}} x"),
+            ("\"", "\"\u{1}"),
+        ] {
+            if body.contains(from) {
+                out.push(body.replacen(from, to, 1));
+                out.push(body.replace(from, to));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_scanner_reads_usage_exactly_as_serde_does() {
+        let mut checked = 0;
+        let mut scanned = 0;
+        for body in SCANNED {
+            assert!(
+                scan_doc(body.as_bytes()).is_some(),
+                "the scanner gave up on {body}"
+            );
+            for v in variants(body) {
+                let serde = serde_usage(v.as_bytes());
+                if let Some(doc) = scan_doc(v.as_bytes()) {
+                    // Whatever the scanner accepts, serde's typed view
+                    // accepts too, with the same result.
+                    assert!(
+                        serde_json::from_slice::<Doc>(v.as_bytes()).is_ok(),
+                        "the scanner accepted what serde refuses: {v}"
+                    );
+                    assert_eq!(doc.usage(), serde, "{v}");
+                    scanned += 1;
+                }
+                // (A key spelled with escapes is not looked for at all.)
+                if mentions_usage(v.as_bytes()) {
+                    assert_eq!(usage_of_text(v.as_bytes()), serde, "{v}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 1500 && scanned > 100, "{checked} {scanned}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A small JSON reader for the hot paths (the common unified request, the
-//! common Anthropic answer): a cursor over the body's bytes, which checks
-//! UTF-8 only where it can be other than ASCII (inside strings).
-//! Depends on nothing but the hub's byte search.
+//! common Anthropic answer, usage reports, a request's model): a cursor over
+//! the body's bytes, which checks UTF-8 only where it can be other than
+//! ASCII (inside strings), and the byte search it and the JSON writers use.
+//! Depends on nothing in the crate.
 //!
 //! It reads what it knows and gives up (`None`) on anything else; its
 //! callers then read the same bytes with serde, which stays the judge of
@@ -144,9 +145,9 @@ impl<'a> Scan<'a> {
             // refuses raw in a string), or a byte that is not ASCII.
             let at = start
                 + if start < checked {
-                    super::hub::plain_run::<false>(&b[start..])
+                    plain_run::<false>(&b[start..])
                 } else {
-                    super::hub::plain_run::<true>(&b[start..])
+                    plain_run::<true>(&b[start..])
                 };
             match *b.get(at)? {
                 b'"' => {
@@ -185,6 +186,14 @@ impl<'a> Scan<'a> {
 
     /// Decodes the escape after the `\` at `i - 1` into `o`; where it ends.
     fn escape(&self, i: usize, o: &mut String) -> Option<usize> {
+        let (c, end) = self.unescape(i)?;
+        o.push(c);
+        Some(end)
+    }
+
+    /// The character the escape after the `\` at `i - 1` stands for, and
+    /// where the escape ends.
+    fn unescape(&self, i: usize) -> Option<(char, usize)> {
         let b = self.bytes();
         let c = match *b.get(i)? {
             b'"' => '"',
@@ -197,7 +206,7 @@ impl<'a> Scan<'a> {
             b't' => '\t',
             b'u' => {
                 let hi = self.hex4(i + 1)?;
-                let (c, end) = match hi {
+                return match hi {
                     0xD800..=0xDBFF => {
                         // Only a whole pair; a lone half gives up.
                         if b.get(i + 5..i + 7)? != b"\\u" {
@@ -208,18 +217,50 @@ impl<'a> Scan<'a> {
                             return None;
                         }
                         let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                        (char::from_u32(cp)?, i + 11)
+                        Some((char::from_u32(cp)?, i + 11))
                     }
-                    0xDC00..=0xDFFF => return None,
-                    _ => (char::from_u32(hi)?, i + 5),
+                    0xDC00..=0xDFFF => None,
+                    _ => Some((char::from_u32(hi)?, i + 5)),
                 };
-                o.push(c);
-                return Some(end);
             }
             _ => return None,
         };
-        o.push(c);
-        Some(i + 1)
+        Some((c, i + 1))
+    }
+
+    /// A string checked exactly as [`Scan::string`] checks it, and dropped
+    /// without being decoded (no allocation for its escapes).
+    fn skip_string(&mut self) -> Option<()> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let b = self.bytes();
+        let mut at = self.i;
+        // Bytes before `checked` are checked as UTF-8 (as in `string`).
+        let mut checked = at;
+        loop {
+            at += if at < checked {
+                plain_run::<false>(&b[at..])
+            } else {
+                plain_run::<true>(&b[at..])
+            };
+            match *b.get(at)? {
+                b'"' => {
+                    self.i = at + 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    at = self.unescape(at + 1)?.1;
+                    checked = checked.max(at);
+                }
+                c if c >= 0x80 => {
+                    let end = at + string_len(b, at);
+                    std::str::from_utf8(&b[at..end]).ok()?;
+                    checked = end;
+                }
+                _ => return None,
+            }
+        }
     }
 
     fn hex4(&self, i: usize) -> Option<u32> {
@@ -384,7 +425,7 @@ impl<'a> Scan<'a> {
     /// strictly) and dropped.
     pub fn skip(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string(),
             b'{' => self.object(|s, _| s.skip()),
             b'[' => self.array(|s| s.skip()),
             b't' | b'f' => self.bool().map(drop),
@@ -434,7 +475,7 @@ impl<'a> Scan<'a> {
 fn string_len(b: &[u8], at: usize) -> usize {
     let mut i = at;
     loop {
-        i += super::hub::plain_run::<false>(&b[i..]);
+        i += plain_run::<false>(&b[i..]);
         match b.get(i) {
             Some(b'\\') => i = (i + 2).min(b.len()),
             Some(b'"') | None => return i - at,
@@ -453,6 +494,138 @@ pub fn once(seen: &mut u32, bit: u32) -> Option<()> {
     }
     *seen |= m;
     Some(())
+}
+
+/// How many bytes open `b` that JSON takes as they are: none below 0x20,
+/// no `"`, no `\`. Sixteen at a time with SSE2 (part of every x86_64),
+/// eight at a time elsewhere, then one by one. (The scanner finds the end
+/// of a string it reads with it too; with `ASCII` it also stops at the
+/// first byte of 0x80 and above, which it checks as UTF-8.)
+#[inline]
+pub(crate) fn plain_run<const ASCII: bool>(b: &[u8]) -> usize {
+    // Most strings (keys, ids, names) end within 16 bytes: that block is
+    // tested here, inline, before any call.
+    #[cfg(target_arch = "x86_64")]
+    if b.len() >= 16 {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is baseline on x86_64; the 16-byte load lies within `b`.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(b.as_ptr() as *const __m128i);
+            let hit = _mm_or_si128(
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+                ),
+                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v),
+            );
+            _mm_movemask_epi8(if ASCII { _mm_or_si128(hit, v) } else { hit })
+        };
+        if mask != 0 {
+            return mask.trailing_zeros() as usize;
+        }
+        return 16 + plain_run_long::<ASCII>(&b[16..]);
+    }
+    plain_run_long::<ASCII>(b)
+}
+
+/// `plain_run` past its first block.
+#[inline(never)]
+fn plain_run_long<const ASCII: bool>(b: &[u8]) -> usize {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Texts (a message, an answer) go 32 bytes at a time where the CPU
+        // has AVX2 (std caches the check); short strings skip the check.
+        if b.len() >= 64 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked just above).
+            let (at, hit) = unsafe { plain_run_avx2::<ASCII>(b) };
+            if hit {
+                return at;
+            }
+            i = at;
+        }
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is baseline on x86_64; each unaligned 16-byte load
+        // lies within `b` (i + 16 <= len).
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let control = _mm_set1_epi8(0x1f);
+            while i + 16 <= b.len() {
+                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                // min(v, 0x1f) == v exactly where v <= 0x1f (unsigned).
+                let hit = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                    _mm_cmpeq_epi8(_mm_min_epu8(v, control), v),
+                );
+                let mask = _mm_movemask_epi8(if ASCII { _mm_or_si128(hit, v) } else { hit });
+                if mask != 0 {
+                    return i + mask.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+        }
+    }
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(w);
+        if needs_escape(w) || (ASCII && w & 0x8080_8080_8080_8080 != 0) {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], 0..=0x1f | b'"' | b'\\') && !(ASCII && b[i] >= 0x80) {
+        i += 1;
+    }
+    i
+}
+
+/// `plain_run` 32 bytes at a time: the hit's index (`true`), or how many
+/// whole 32-byte blocks hold none (`false`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn plain_run_avx2<const ASCII: bool>(b: &[u8]) -> (usize, bool) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let quote = _mm256_set1_epi8(b'"' as i8);
+    let backslash = _mm256_set1_epi8(b'\\' as i8);
+    let control = _mm256_set1_epi8(0x1f);
+    let mut i = 0;
+    while i + 32 <= b.len() {
+        // SAFETY: the unaligned 32-byte load lies within `b` (i + 32 <= len).
+        let v = unsafe { _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i) };
+        let hit = _mm256_or_si256(
+            _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)),
+            _mm256_cmpeq_epi8(_mm256_min_epu8(v, control), v),
+        );
+        let mask = _mm256_movemask_epi8(if ASCII { _mm256_or_si256(hit, v) } else { hit });
+        if mask != 0 {
+            return (i + mask.trailing_zeros() as usize, true);
+        }
+        i += 32;
+    }
+    (i, false)
+}
+
+/// Whether any of the eight bytes in `w` is below 0x20, `"` or `\`
+/// (exact: the classic has-zero-byte and has-less-than tests, whose
+/// answer is right for the word even where a lane's bit is not).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64))) != 0
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! JSON helpers more than one layer needs (Universal bodies are read by
-//! planning and redacted by logging). Depends on nothing in the crate.
+//! planning and redacted by logging; the scanner by translation, usage
+//! reading and model sniffing). Depends on nothing in the crate.
+
+pub(crate) mod scan;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
