@@ -122,7 +122,7 @@ impl<'a> Scan<'a> {
         // instructions; escapes and other text in `string_rest`.
         let b = self.bytes();
         let start = self.i;
-        let at = start + super::hub::plain_run::<true>(&b[start..]);
+        let at = start + plain_run::<true>(&b[start..]);
         if b.get(at) == Some(&b'"') {
             self.i = at + 1;
             return Some(Cow::Borrowed(self.text(start, at)));
