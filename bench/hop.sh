@@ -244,25 +244,6 @@ hop_run() {
     hop_stop_all
 }
 
-# `bench/run.sh hop`: only this part, for working on it; the report of the
-# whole suite's format, from these figures only, goes to $OUT/hop.md.
-hop_only() {
-    [ -x "$NGINX" ] || { err "nginx not found: run 'bench/run.sh deps'"; exit 1; }
-    [ -x "$BIN/curl_client" ] || { err "$BIN/curl_client is missing (make bench-clients)"; exit 1; }
-    mkdir -p "$OUT"
-    RESULTS=$OUT/hop.txt
-    : >"$RESULTS"
-    start_nginx 1
-    nginx_cpu 1
-    meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    meta duration "$DURATION"
-    meta busy_before "$(cpu_busy)"
-    hop_run
-    meta busy_after "$(cpu_busy)"
-    python3 "$BENCH/report.py" "$RESULTS" >"$OUT/hop.md"
-    log "wrote $OUT/hop.md (raw figures: $RESULTS)"
-}
-
 # From `bench/run.sh deps`: the LiteLLM proxy's imports, if they are missing.
 hop_deps() {
     [[ ",$PEERS," == *,litellm,* ]] || return 0

@@ -469,12 +469,37 @@ portkey_run() {
     [ "$ok" = 1 ] || record "SKIP tool=portkey reason=requests through the gateway failed: $(tail -n 1 "$TMP/stderr" | tr -d '\n')"
 }
 
+# section_alone NAME CLIENT RUN REPORT: one section of the suite on its own
+# (`bench/run.sh translate`, `bench/run.sh hop`, for working on it): nginx,
+# the function RUN writing to $OUT/NAME.txt, and the report script REPORT's
+# Markdown of those figures only in $OUT/NAME.md.
+section_alone() {
+    local name=$1 client=$2 run_fn=$3 report=$4
+    [ -x "$NGINX" ] || { err "nginx not found: run 'bench/run.sh deps'"; exit 1; }
+    [ -x "$BIN/$client" ] || { err "$BIN/$client is missing (make bench-clients builds it)"; exit 1; }
+    mkdir -p "$OUT"
+    RESULTS=$OUT/$name.txt
+    : >"$RESULTS"
+    start_nginx 1
+    nginx_cpu 1
+    meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    meta duration "$DURATION"
+    meta pin "$PIN"
+    meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+    meta busy_before "$(cpu_busy)"
+    "$run_fn"
+    meta busy_after "$(cpu_busy)"
+    meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 "$BENCH/$report" "$RESULTS" >"$OUT/$name.md"
+    log "wrote $OUT/$name.md (raw figures: $RESULTS)"
+}
+
 . "$BENCH/translate.sh"
 . "$BENCH/hop.sh"
 case "$MODE" in
     deps) deps ;;
-    translate) translate_alone ;;
-    hop) hop_only ;;
+    translate) section_alone translate aigw_client translate_run report_translate.py ;;
+    hop) section_alone hop curl_client hop_run report.py ;;
     smoke) smoke ;;
     full) full ;;
     *) echo "usage: bench/run.sh deps|smoke|full|translate|hop" >&2; exit 2 ;;

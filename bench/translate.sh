@@ -105,20 +105,3 @@ translate_instructions() { # G ROOT PASS_EVENTS XL_EVENTS
     done
 }
 
-# bench/run.sh translate: this section alone, for development; writes
-# $OUT/translate.txt (raw lines) and $OUT/translate.md (the section).
-translate_alone() {
-    [ -x "$NGINX" ] || { err "nginx not found: run 'bench/run.sh deps'"; exit 1; }
-    [ -x "$BIN/aigw_client" ] || { err "$BIN/aigw_client is missing (make bench-clients builds it)"; exit 1; }
-    mkdir -p "$OUT"
-    RESULTS=$OUT/translate.txt
-    : >"$RESULTS"
-    start_nginx 1
-    meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
-    meta pin "$PIN"
-    translate_run
-    meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
-    python3 "$BENCH/report_translate.py" "$RESULTS" >"$OUT/translate.md"
-    cat "$OUT/translate.md"
-}
