@@ -135,42 +135,58 @@ impl<'a> Scan<'a> {
     #[inline(never)]
     fn string_rest(&mut self, start: usize) -> Option<Cow<'a, str>> {
         let b = self.bytes();
-        let mut start = start;
         let mut owned: Option<String> = None;
+        let (last, end) = self.walk_string(start, |run, c, at| {
+            // At the first escape, the string's whole length bounds what it
+            // decodes to: one allocation, where growing would be several.
+            let o =
+                owned.get_or_insert_with(|| String::with_capacity(at - start + string_len(b, at)));
+            o.push_str(run);
+            o.push(c);
+        })?;
+        self.i = end + 1;
+        let run = self.text(last, end);
+        Some(match owned {
+            None => Cow::Borrowed(run),
+            Some(mut o) => {
+                o.push_str(run);
+                Cow::Owned(o)
+            }
+        })
+    }
+
+    /// Walks the string that opens at `start` (after its quote) to its
+    /// closing quote, checking it as serde_json does: each escape's
+    /// character goes to `escaped` with the text since the previous one and
+    /// the escape's position. Returns where the text after the last escape
+    /// starts, and where the closing quote is.
+    #[inline(always)]
+    fn walk_string(
+        &self,
+        start: usize,
+        mut escaped: impl FnMut(&'a str, char, usize),
+    ) -> Option<(usize, usize)> {
+        let b = self.bytes();
+        let mut run = start;
         // Bytes before `checked` are checked as UTF-8; beyond it only ASCII
         // runs are taken, and the first other byte checks the rest.
         let mut checked = start;
         loop {
             // The first `"`, `\` or control character (which serde_json
             // refuses raw in a string), or a byte that is not ASCII.
-            let at = start
-                + if start < checked {
-                    plain_run::<false>(&b[start..])
+            let at = run
+                + if run < checked {
+                    plain_run::<false>(&b[run..])
                 } else {
-                    plain_run::<true>(&b[start..])
+                    plain_run::<true>(&b[run..])
                 };
             match *b.get(at)? {
-                b'"' => {
-                    self.i = at + 1;
-                    let run = self.text(start, at);
-                    return Some(match owned {
-                        None => Cow::Borrowed(run),
-                        Some(mut o) => {
-                            o.push_str(run);
-                            Cow::Owned(o)
-                        }
-                    });
-                }
+                b'"' => return Some((run, at)),
                 b'\\' => {
-                    // At the first escape, the string's whole length bounds
-                    // what it decodes to: one allocation, where growing
-                    // would be several.
-                    let o = owned.get_or_insert_with(|| {
-                        String::with_capacity(at - start + string_len(b, at))
-                    });
-                    o.push_str(self.text(start, at));
-                    start = self.escape(at + 1, o)?;
-                    checked = checked.max(start);
+                    let (c, end) = self.unescape(at + 1)?;
+                    escaped(self.text(run, at), c, at);
+                    run = end;
+                    checked = checked.max(end);
                 }
                 c if c >= 0x80 => {
                     // Not ASCII: the rest of the string is checked at once
@@ -182,13 +198,6 @@ impl<'a> Scan<'a> {
                 _ => return None,
             }
         }
-    }
-
-    /// Decodes the escape after the `\` at `i - 1` into `o`; where it ends.
-    fn escape(&self, i: usize, o: &mut String) -> Option<usize> {
-        let (c, end) = self.unescape(i)?;
-        o.push(c);
-        Some(end)
     }
 
     /// The character the escape after the `\` at `i - 1` stands for, and
@@ -234,33 +243,9 @@ impl<'a> Scan<'a> {
         if !self.eat(b'"') {
             return None;
         }
-        let b = self.bytes();
-        let mut at = self.i;
-        // Bytes before `checked` are checked as UTF-8 (as in `string`).
-        let mut checked = at;
-        loop {
-            at += if at < checked {
-                plain_run::<false>(&b[at..])
-            } else {
-                plain_run::<true>(&b[at..])
-            };
-            match *b.get(at)? {
-                b'"' => {
-                    self.i = at + 1;
-                    return Some(());
-                }
-                b'\\' => {
-                    at = self.unescape(at + 1)?.1;
-                    checked = checked.max(at);
-                }
-                c if c >= 0x80 => {
-                    let end = at + string_len(b, at);
-                    std::str::from_utf8(&b[at..end]).ok()?;
-                    checked = end;
-                }
-                _ => return None,
-            }
-        }
+        let (_, end) = self.walk_string(self.i, |_, _, _| {})?;
+        self.i = end + 1;
+        Some(())
     }
 
     fn hex4(&self, i: usize) -> Option<u32> {
