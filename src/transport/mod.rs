@@ -35,34 +35,23 @@ pub struct Upstream {
 }
 
 /// Most pools one gateway splits its idle connections into.
-pub const POOL_SHARDS: usize = 64;
+const POOL_SHARDS: usize = 64;
 
 /// How many shards a per-host idle limit is split into: each keeps at
 /// least one connection per host.
-pub fn pool_shards(max_idle_per_host: usize) -> usize {
+fn pool_shards(max_idle_per_host: usize) -> usize {
     max_idle_per_host.clamp(1, POOL_SHARDS)
 }
 
 /// The shard of the calling thread: threads take shards in turn, the first
 /// time they send, and keep it.
 fn thread_shard(shards: usize) -> usize {
-    use std::cell::Cell;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static TICKET: Cell<Option<usize>> = const { Cell::new(None) };
+        static TICKET: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
-    let ticket = TICKET
-        .try_with(|t| match t.get() {
-            Some(n) => n,
-            None => {
-                let n = NEXT.fetch_add(1, Ordering::Relaxed);
-                t.set(Some(n));
-                n
-            }
-        })
-        .unwrap_or(0);
-    ticket % shards
+    TICKET.try_with(|t| *t).unwrap_or(0) % shards
 }
 
 impl Upstream {
