@@ -778,6 +778,40 @@ fn a_hang_up_cancels_a_later_call_on_a_kept_alive_connection() {
 }
 
 #[test]
+fn a_client_leaving_right_after_its_whole_answer_cancels_nothing() {
+    // A whole answer is written before the call has finished its own
+    // bookkeeping: the client going away then must not cancel the call,
+    // which is logged as a success with its usage.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    for round in 1..=3 {
+        let mut s = connect(server.port());
+        write_chat(&mut s, "", CHAT);
+        let answer = read_answer(&mut s).unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        drop(s);
+        assert!(
+            eventually(Duration::from_secs(2), || {
+                let logs: serde_json::Value =
+                    serde_json::from_str(&gw.logs_json(&Default::default())).unwrap();
+                logs.as_array().is_some_and(|a| a.len() == round)
+            }),
+            "round {round}: {}",
+            gw.logs_json(&Default::default())
+        );
+    }
+    let logs: serde_json::Value = serde_json::from_str(&gw.logs_json(&Default::default())).unwrap();
+    for record in logs.as_array().unwrap() {
+        assert_eq!(record["success"], true, "{record}");
+        assert_eq!(record["status_code"], 200, "{record}");
+        assert!(record["tokens_in"].as_u64().is_some(), "{record}");
+        assert!(record.get("error").is_none(), "{record}");
+    }
+    assert_eq!(mock.requests(), 3);
+}
+
+#[test]
 fn stopping_ends_requests_in_flight_within_the_grace() {
     let mock = MockServer::start().unwrap();
     let gw = gateway(&mock, "");
