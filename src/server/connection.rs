@@ -8,11 +8,6 @@
 //! another worker, which writes the chunks the gateway thread sends through
 //! a channel and goes on serving the connection's next requests. The
 //! gateway thread finishes the stream and returns to the pool.
-//!
-//! A whole answer is written the moment its body is complete, from inside
-//! the call: the call's own bookkeeping (usage, log record, metrics, the
-//! upstream connection's return to its pool) comes after the client has
-//! its answer, not before.
 
 use std::future::Future;
 use std::os::fd::AsRawFd;
@@ -143,26 +138,8 @@ struct Conn {
     watch: Watch,
     future: ConnFuture,
     runtime: Option<Runtime>,
-    /// `future` has completed (while a call wrote its answer early) and
-    /// must not be polled again.
-    ended: bool,
     slot: Arc<Slot>,
     _permit: OwnedSemaphorePermit,
-}
-
-impl Conn {
-    /// Polls the connection once without waiting, so that an answer just
-    /// put in the slot is written now. Whatever cannot be done without
-    /// waiting is left for the thread's loop.
-    fn poll_now(&mut self) {
-        let (Some(runtime), false) = (self.runtime.as_ref(), self.ended) else {
-            return;
-        };
-        let future = &mut self.future;
-        self.ended = runtime.block_on(std::future::poll_fn(|cx| {
-            Poll::Ready(future.as_mut().poll(cx).is_ready())
-        }));
-    }
 }
 
 /// Serves one accepted connection on the calling (worker) thread.
@@ -190,7 +167,6 @@ pub fn serve(tcp: std::net::TcpStream, shared: Arc<Shared>, permit: OwnedSemapho
             watch: shared.calls.watch(fd),
             future,
             runtime: Some(runtime),
-            ended: false,
             slot,
             _permit: permit,
         },
@@ -205,9 +181,6 @@ fn drive(mut conn: Conn, shared: &Arc<Shared>) {
         let Some(runtime) = conn.runtime.as_ref() else {
             return;
         };
-        if conn.ended {
-            break;
-        }
         let (future, slot) = (&mut conn.future, &conn.slot);
         let request = runtime.block_on(std::future::poll_fn(|cx| {
             if future.as_mut().poll(cx).is_ready() {
@@ -259,7 +232,6 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
         stream_head: None,
         tx: None,
         detached: None,
-        answered: false,
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         shared.gateway.send_stream(request, &mut sink)
@@ -302,9 +274,6 @@ struct ConnSink<'a> {
     tx: Option<mpsc::Sender<Msg>>,
     /// The call, once its connection moved to another thread.
     detached: Option<Detached>,
-    /// An answer went into the slot (the connection may have taken it
-    /// already, so the slot itself cannot tell).
-    answered: bool,
 }
 
 impl ConnSink<'_> {
@@ -316,20 +285,9 @@ impl ConnSink<'_> {
         let Some(held) = self.held.take() else {
             return false;
         };
-        self.answer(Answer::Whole(held.head, Bytes::from(held.body)));
-        if let Some(conn) = self.here.as_mut() {
-            // The client has all it asked for: a hang-up from now on
-            // cancels nothing, and the answer goes out before the call
-            // finishes.
-            conn.watch.end();
-            conn.poll_now();
-        }
+        self.slot
+            .answer(Answer::Whole(held.head, Bytes::from(held.body)));
         true
-    }
-
-    fn answer(&mut self, answer: Answer) {
-        self.slot.answer(answer);
-        self.answered = true;
     }
 
     /// Answers with `head` and a channel for the body (`first` queued on
@@ -340,7 +298,7 @@ impl ConnSink<'_> {
         if !first.is_empty() {
             let _ = tx.try_send(Msg::Data(Bytes::from(first)));
         }
-        self.answer(Answer::Stream(head, rx));
+        self.slot.answer(Answer::Stream(head, rx));
         self.tx = Some(tx);
         if !more {
             return true;
@@ -372,11 +330,11 @@ impl ConnSink<'_> {
             self.start_stream(held.head, held.body, false);
         }
         let Some(tx) = self.tx.take() else {
-            if self.here.is_some() && !self.answered {
+            if self.here.is_some() && !self.slot_answered() {
                 let e = result.err().unwrap_or_else(|| {
                     Error::new(ErrorKind::Aborted, "the gateway gave no answer")
                 });
-                self.answer(Answer::Failed(e));
+                self.slot.answer(Answer::Failed(e));
             }
             return;
         };
@@ -391,6 +349,10 @@ impl ConnSink<'_> {
         } else {
             let _ = tx.blocking_send(last);
         }
+    }
+
+    fn slot_answered(&self) -> bool {
+        lock(&self.slot.state).1.is_some()
     }
 
     fn send(&mut self, msg: Msg) -> bool {

@@ -415,13 +415,7 @@ async fn handle(
     slot.ask(gateway_request);
     match std::future::poll_fn(|_| slot.poll_answer()).await {
         Answer::Stream(head, rx) => Ok(stream_response(head, ServerBody::channel(rx, guard))),
-        Answer::Whole(head, bytes) => {
-            // Written while the call may still be finishing its bookkeeping
-            // (see `connection`): the answer is complete, there is nothing
-            // left to cancel.
-            guard.cancel = None;
-            Ok(stream_response(head, ServerBody::bytes(bytes, guard)))
-        }
+        Answer::Whole(head, bytes) => Ok(stream_response(head, ServerBody::bytes(bytes, guard))),
         Answer::Failed(e) => fail(&e, guard),
     }
 }
