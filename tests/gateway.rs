@@ -1,6 +1,7 @@
 //! The gateway through its Rust API, against the project's mock provider.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aigw::{CancelToken, ErrorKind, Gateway, Request};
@@ -631,4 +632,127 @@ fn cancel_interrupts_a_silent_upstream() {
             "{directive}: {latency:?}"
         );
     }
+}
+
+/// A raw upstream on 127.0.0.1. On each accepted connection (numbered
+/// from 0) it answers every request with the pieces `answer(n)` gives,
+/// 20 ms apart (an empty piece closes the connection), until the client
+/// closes it.
+fn raw_upstream(answer: fn(usize) -> Vec<Vec<u8>>) -> (u16, Arc<AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut writer = conn.try_clone().unwrap();
+                let mut reader = BufReader::new(conn);
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    for (i, piece) in answer(n).iter().enumerate() {
+                        if i > 0 {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        if piece.is_empty() || writer.write_all(piece).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+fn json_answer(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn raw_gateway(port: u16) -> Gateway {
+    gateway(&format!(
+        r#"{{"providers":{{"custom-raw":{{"base_url":"http://127.0.0.1:{port}/v1"}}}}}}"#
+    ))
+}
+
+#[test]
+fn a_connection_with_bytes_after_its_answer_is_not_reused() {
+    // Bytes nobody asked for arrive after the first answer (once the
+    // exchange is over): the next request must not read them as its
+    // answer, and goes out on a new connection.
+    fn answer(n: usize) -> Vec<Vec<u8>> {
+        let mut pieces = vec![json_answer(&format!("{{\"connection\":{n}}}"))];
+        if n == 0 {
+            pieces.push(json_answer("{\"stray\":true}"));
+        }
+        pieces
+    }
+    let (port, accepted) = raw_upstream(answer);
+    let gw = raw_gateway(port);
+    let get = || gw.send(&request("POST", "custom-raw/chat/completions", &[], "{}"));
+    assert_eq!(json(&get().unwrap())["connection"], 0);
+    // The stray answer is sent 20 ms after the first.
+    std::thread::sleep(Duration::from_millis(100));
+    let second = get().unwrap();
+    assert_eq!(json(&second)["connection"], 1, "{second:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_connection_the_upstream_closed_is_not_reused() {
+    // The upstream closes the connection right after its answer, without
+    // saying so in a header: the next request goes out on a new one.
+    fn answer(n: usize) -> Vec<Vec<u8>> {
+        vec![json_answer(&format!("{{\"connection\":{n}}}")), Vec::new()]
+    }
+    let (port, accepted) = raw_upstream(answer);
+    let gw = raw_gateway(port);
+    let get = || gw.send(&request("POST", "custom-raw/chat/completions", &[], "{}"));
+    assert_eq!(json(&get().unwrap())["connection"], 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let second = get().unwrap();
+    assert_eq!(json(&second)["connection"], 1, "{second:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_connection_kept_alive_is_reused() {
+    // The other side of the tests above: clean answers leave the
+    // connection in the pool, and the next requests take it.
+    fn answer(n: usize) -> Vec<Vec<u8>> {
+        vec![json_answer(&format!("{{\"connection\":{n}}}"))]
+    }
+    let (port, accepted) = raw_upstream(answer);
+    let gw = raw_gateway(port);
+    for _ in 0..3 {
+        let r = gw
+            .send(&request("POST", "custom-raw/chat/completions", &[], "{}"))
+            .unwrap();
+        assert_eq!(json(&r)["connection"], 0);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }

@@ -77,6 +77,7 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
             read_timeout: None,
             write_timeout: None,
             pending: Vec::new(),
+            read_since_probe: false,
         };
         // Lets `Agent::shutdown` interrupt this socket like ureq's own.
         (details.register_shutdown)(Arc::downgrade(&transport.stream) as Weak<dyn ShutdownHandle>)?;
@@ -271,6 +272,8 @@ pub struct CancellableTcp {
     write_timeout: Option<Duration>,
     /// Output not yet sent (see `transmit_output`).
     pending: Vec<u8>,
+    /// Input arrived since the last `is_open` (see there).
+    read_since_probe: bool,
 }
 
 impl fmt::Debug for CancellableTcp {
@@ -322,6 +325,7 @@ impl Transport for CancellableTcp {
             match (&*self.stream).read(input) {
                 Ok(n) => {
                     self.buffers.input_appended(n);
+                    self.read_since_probe = true;
                     return Ok(n > 0);
                 }
                 Err(e) if is_wait_over(&e) => continue,
@@ -331,6 +335,15 @@ impl Transport for CancellableTcp {
     }
 
     fn is_open(&mut self) -> bool {
+        // ureq asks twice per reuse: when a finished exchange hands the
+        // connection back to the pool, and when the next request takes it
+        // out. Only the second answer decides anything (whatever the first
+        // probe would have seen, bytes after the body or the peer's close,
+        // is still there for the second), so the first one, right after the
+        // exchange read its answer, is not a syscall.
+        if mem::take(&mut self.read_since_probe) {
+            return true;
+        }
         // A pooled connection is reusable only if the peer has neither closed
         // it nor sent anything unasked: a non-blocking peek must find nothing
         // to read yet. One recv(2), without toggling the socket's mode.
