@@ -7,7 +7,9 @@
 //! blocks: at its first bytes the connection (runtime and all) moves to
 //! another worker, which writes the chunks the gateway thread sends through
 //! a channel and goes on serving the connection's next requests. The
-//! gateway thread finishes the stream and returns to the pool.
+//! gateway thread finishes the stream and returns to the pool. The head and
+//! first bytes go out from the gateway thread before the move, so the
+//! time to the first byte has no thread hand-off in it.
 
 use std::future::Future;
 use std::os::fd::AsRawFd;
@@ -138,8 +140,27 @@ struct Conn {
     watch: Watch,
     future: ConnFuture,
     runtime: Option<Runtime>,
+    /// `future` completed in [`Conn::poll_now`] and must not be polled
+    /// again.
+    ended: bool,
     slot: Arc<Slot>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Conn {
+    /// Polls the connection once without waiting, so that an answer just
+    /// put in the slot starts going out now; the rest waits for the next
+    /// poll. Returns whether the connection is still going.
+    fn poll_now(&mut self) -> bool {
+        let (Some(runtime), false) = (self.runtime.as_ref(), self.ended) else {
+            return !self.ended;
+        };
+        let future = &mut self.future;
+        self.ended = runtime.block_on(std::future::poll_fn(|cx| {
+            Poll::Ready(future.as_mut().poll(cx).is_ready())
+        }));
+        !self.ended
+    }
 }
 
 /// Serves one accepted connection on the calling (worker) thread.
@@ -167,6 +188,7 @@ pub fn serve(tcp: std::net::TcpStream, shared: Arc<Shared>, permit: OwnedSemapho
             watch: shared.calls.watch(fd),
             future,
             runtime: Some(runtime),
+            ended: false,
             slot,
             _permit: permit,
         },
@@ -181,6 +203,9 @@ fn drive(mut conn: Conn, shared: &Arc<Shared>) {
         let Some(runtime) = conn.runtime.as_ref() else {
             return;
         };
+        if conn.ended {
+            break;
+        }
         let (future, slot) = (&mut conn.future, &conn.slot);
         let request = runtime.block_on(std::future::poll_fn(|cx| {
             if future.as_mut().poll(cx).is_ready() {
@@ -302,6 +327,13 @@ impl ConnSink<'_> {
         self.tx = Some(tx);
         if !more {
             return true;
+        }
+        // The head and the first bytes are written from here: waking another
+        // thread to do it would put a hand-off before the first byte.
+        if !self.here.as_mut().is_some_and(Conn::poll_now) {
+            // The client is gone (the write failed and the connection
+            // ended): stop the upstream transfer.
+            return false;
         }
         // From now on the connection's new thread watches the client (and
         // may close the socket before this call ends).
