@@ -699,23 +699,14 @@ fn raw_gateway(port: u16) -> Gateway {
     ))
 }
 
-#[test]
-fn a_connection_with_bytes_after_its_answer_is_not_reused() {
-    // Bytes nobody asked for arrive after the first answer (once the
-    // exchange is over): the next request must not read them as its
-    // answer, and goes out on a new connection.
-    fn answer(n: usize) -> Vec<Vec<u8>> {
-        let mut pieces = vec![json_answer(&format!("{{\"connection\":{n}}}"))];
-        if n == 0 {
-            pieces.push(json_answer("{\"stray\":true}"));
-        }
-        pieces
-    }
+/// Two requests through `raw_upstream(answer)`, 100 ms apart (time for
+/// whatever `answer` sends after its first piece): the second must be
+/// answered on a new connection.
+fn second_request_uses_a_new_connection(answer: fn(usize) -> Vec<Vec<u8>>) {
     let (port, accepted) = raw_upstream(answer);
     let gw = raw_gateway(port);
     let get = || gw.send(&request("POST", "custom-raw/chat/completions", &[], "{}"));
     assert_eq!(json(&get().unwrap())["connection"], 0);
-    // The stray answer is sent 20 ms after the first.
     std::thread::sleep(Duration::from_millis(100));
     let second = get().unwrap();
     assert_eq!(json(&second)["connection"], 1, "{second:?}");
@@ -723,20 +714,27 @@ fn a_connection_with_bytes_after_its_answer_is_not_reused() {
 }
 
 #[test]
+fn a_connection_with_bytes_after_its_answer_is_not_reused() {
+    // Bytes nobody asked for arrive 20 ms after the first answer (once the
+    // exchange is over): the next request must not read them as its answer.
+    fn answer(n: usize) -> Vec<Vec<u8>> {
+        let mut pieces = vec![json_answer(&format!("{{\"connection\":{n}}}"))];
+        if n == 0 {
+            pieces.push(json_answer("{\"stray\":true}"));
+        }
+        pieces
+    }
+    second_request_uses_a_new_connection(answer);
+}
+
+#[test]
 fn a_connection_the_upstream_closed_is_not_reused() {
-    // The upstream closes the connection right after its answer, without
-    // saying so in a header: the next request goes out on a new one.
+    // The upstream closes the connection 20 ms after its answer, without
+    // having said so in a header.
     fn answer(n: usize) -> Vec<Vec<u8>> {
         vec![json_answer(&format!("{{\"connection\":{n}}}")), Vec::new()]
     }
-    let (port, accepted) = raw_upstream(answer);
-    let gw = raw_gateway(port);
-    let get = || gw.send(&request("POST", "custom-raw/chat/completions", &[], "{}"));
-    assert_eq!(json(&get().unwrap())["connection"], 0);
-    std::thread::sleep(Duration::from_millis(100));
-    let second = get().unwrap();
-    assert_eq!(json(&second)["connection"], 1, "{second:?}");
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    second_request_uses_a_new_connection(answer);
 }
 
 #[test]
