@@ -18,11 +18,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One watched connection: the call running on it, and whether its client
-/// has hung up (a later call on it is cancelled at once).
+/// has hung up (a later call on it is cancelled at once). A detached call
+/// (see [`Watch::detach`]) has an entry of its own, listed in `detached`
+/// of its connection's entry.
 #[derive(Default)]
 struct Entry {
     running: Option<CancelToken>,
     hung_up: bool,
+    detached: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -44,11 +47,19 @@ struct Inner {
 impl Inner {
     fn hung_up(&self, key: u64) {
         let mut s = lock(&self.state);
-        if let Some(entry) = s.conns.get_mut(&key) {
-            entry.hung_up = true;
-            if let Some(token) = &entry.running {
-                token.trigger();
-            }
+        let Some(entry) = s.conns.get_mut(&key) else {
+            return;
+        };
+        entry.hung_up = true;
+        if let Some(token) = &entry.running {
+            token.trigger();
+        }
+        let detached = entry.detached.clone();
+        for token in detached
+            .iter()
+            .filter_map(|k| s.conns.get(k)?.running.as_ref())
+        {
+            token.trigger();
         }
     }
 }
@@ -62,8 +73,10 @@ pub struct Calls {
 /// A connection known to [`Calls`], from [`Calls::watch`]. Its socket is
 /// put in the epoll set at its first call and stays there across the
 /// connection's calls (two `epoll_ctl` per connection, not per request),
-/// until the connection moves to a thread that polls it or ends. Dropped
-/// before the socket closes, so the removal never hits a reused fd.
+/// until the connection ends, wherever it moves: the server's hyper
+/// connections do not read a client mid-message (`half_close`), so this
+/// is what notices a hang-up while a stream goes out. Dropped before the
+/// socket closes, so the removal never hits a reused fd.
 pub struct Watch {
     inner: Arc<Inner>,
     key: u64,
@@ -171,27 +184,33 @@ impl Watch {
         }
     }
 
-    /// The connection is about to move to a thread that polls its client,
-    /// while its call goes on here: the client is no longer watched (a
-    /// later [`Watch::start`] watches it again), and the running call is
-    /// held by the returned guard until it ends, so the grace still
-    /// cancels it.
+    /// The connection is about to move to another thread while its call
+    /// goes on here (a stream): the running call moves to an entry of its
+    /// own, held by the returned guard until the call ends, so that the
+    /// connection's next call can start meanwhile. The client's hang-up and
+    /// the grace still cancel it.
     pub fn detach(&mut self) -> Detached {
-        self.unwatch();
         let mut s = lock(&self.inner.state);
-        let running = s.conns.get_mut(&self.key).and_then(|e| e.running.take());
         s.next += 1;
         let key = s.next;
+        let running = match s.conns.get_mut(&self.key) {
+            Some(e) => {
+                e.detached.push(key);
+                e.running.take()
+            }
+            None => None,
+        };
         s.conns.insert(
             key,
             Entry {
                 running,
-                hung_up: false,
+                ..Entry::default()
             },
         );
         Detached {
             inner: Arc::clone(&self.inner),
             key,
+            parent: self.key,
         }
     }
 
@@ -215,11 +234,16 @@ impl Drop for Watch {
 pub struct Detached {
     inner: Arc<Inner>,
     key: u64,
+    parent: u64,
 }
 
 impl Drop for Detached {
     fn drop(&mut self) {
-        lock(&self.inner.state).conns.remove(&self.key);
+        let mut s = lock(&self.inner.state);
+        s.conns.remove(&self.key);
+        if let Some(parent) = s.conns.get_mut(&self.parent) {
+            parent.detached.retain(|k| *k != self.key);
+        }
     }
 }
 
@@ -278,5 +302,32 @@ fn watch(inner: &Inner) {
 impl Drop for Calls {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hang_up_cancels_the_running_and_the_detached_calls() {
+        let calls = Calls::new();
+        let mut watch = calls.watch(-1);
+        let stream = CancelToken::new();
+        watch.start(stream.clone());
+        let detached = watch.detach();
+        // The connection's next call starts while the stream goes on.
+        watch.end();
+        let next = CancelToken::new();
+        watch.start(next.clone());
+        calls.inner.hung_up(watch.key);
+        assert!(stream.is_triggered() && next.is_triggered());
+
+        // A call that ended is no longer listed with its connection.
+        let key = detached.key;
+        drop(detached);
+        let s = lock(&calls.inner.state);
+        assert!(!s.conns.contains_key(&key));
+        assert!(s.conns[&watch.key].detached.is_empty());
     }
 }

@@ -135,8 +135,8 @@ type ConnFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Field order is drop order: the hang-up watch before the socket (owned
 /// by `future`) closes, the connection before its runtime.
 struct Conn {
-    /// The client socket, watched for hang-ups while a call runs on this
-    /// thread.
+    /// The client socket, watched for hang-ups while a call runs (hyper
+    /// does not read a client mid-message here: see `half_close`).
     watch: Watch,
     future: ConnFuture,
     runtime: Option<Runtime>,
@@ -335,8 +335,9 @@ impl ConnSink<'_> {
             // ended): stop the upstream transfer.
             return false;
         }
-        // From now on the connection's new thread watches the client (and
-        // may close the socket before this call ends).
+        // From now on the connection's new thread writes to the client (and
+        // may close the socket before this call ends); the hang-up watch
+        // still covers this call.
         let Some(mut conn) = self.here.take() else {
             return false;
         };

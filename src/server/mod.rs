@@ -310,6 +310,11 @@ async fn serve_connection(
     let conn = http1::Builder::new()
         // Our socket wrapper keeps the head and idle clocks.
         .header_read_timeout(None)
+        // No read of the client between a request and its answer: hyper
+        // would make it to see a hang-up, and each one costs a new 8 KiB
+        // read buffer (the request still holds the old one). The hang-up
+        // watch (`calls`) sees hang-ups instead, streams included.
+        .half_close(true)
         .max_buf_size(o.max_head_bytes)
         .keep_alive(true)
         .serve_connection(io, service);
