@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod io_scope;
+mod resolve;
 mod tcp;
 
 use std::fs;
@@ -11,7 +12,6 @@ use std::io;
 
 use ureq::http;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
 use crate::config::Config;
@@ -94,7 +94,11 @@ impl Upstream {
                     ().chain(ConnectProxyConnector::default())
                         .chain(tcp::CancellableTcpConnector)
                         .chain(RustlsConnector::default());
-                ureq::Agent::with_parts(agent_config.clone(), connector, DefaultResolver::default())
+                ureq::Agent::with_parts(
+                    agent_config.clone(),
+                    connector,
+                    resolve::LiteralResolver::default(),
+                )
             })
             .collect();
         Ok(Upstream { agents })
