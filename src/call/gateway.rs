@@ -508,13 +508,10 @@ pub fn convert_headers(headers: &ureq::http::HeaderMap) -> Vec<(String, String)>
     headers
         .iter()
         .map(|(n, v)| {
-            // Checked as UTF-8 first: the lossy conversion costs several
-            // times as much on the usual ASCII value.
-            let value = match std::str::from_utf8(v.as_bytes()) {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            };
-            (n.as_str().to_string(), value)
+            (
+                n.as_str().to_string(),
+                crate::http::text(v.as_bytes()).into_owned(),
+            )
         })
         .collect()
 }

@@ -10,6 +10,7 @@
 //! Memory is bounded: the parser holds at most the current event (and the
 //! current partial line), and fails once that exceeds `max_event_bytes`.
 
+use super::text;
 use std::borrow::Cow;
 
 /// One dispatched event. Borrowed from the parser until the next `feed`.
@@ -213,15 +214,6 @@ impl SseParser {
         self.data.clear();
         self.event_type.clear();
         keep_going
-    }
-}
-
-/// Bytes as text: borrowed when valid UTF-8 (`str::from_utf8` validates
-/// much faster than `from_utf8_lossy`'s chunk walk), replaced otherwise.
-fn text(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

@@ -216,17 +216,23 @@ impl Origin {
     }
 }
 
+/// The port an http(s) URL without one connects to; `None` for any other
+/// (lowercase) scheme.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
 /// Parses `url` with the same parser the transport uses to connect, so the
 /// answer is where a request would really go. `None` for anything that is
 /// not an absolute http(s) URL with a host.
 pub fn origin_of(url: &str) -> Option<Origin> {
     let uri: http::Uri = url.parse().ok()?;
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
-    };
+    let default_port = default_port(&scheme)?;
     let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
     let explicit = uri.port_u16();
     // An authority such as `host:` (empty port) or a non-numeric port.

@@ -19,11 +19,10 @@ pub struct LiteralResolver {
 /// The address an IP-literal URL names, if it names one.
 fn literal(uri: &Uri) -> Option<SocketAddr> {
     let authority = uri.authority()?;
-    let port = match (authority.port_u16(), uri.scheme_str()?) {
-        (Some(p), _) => p,
-        (None, "http") => 80,
-        (None, "https") => 443,
-        _ => return None,
+    // http's parser spells the standard schemes in lowercase.
+    let port = match authority.port_u16() {
+        Some(p) => p,
+        None => super::default_port(uri.scheme_str()?)?,
     };
     let host = authority.host();
     let host = host
@@ -72,6 +71,7 @@ mod tests {
         );
         assert_eq!(at("https://[::1]/x"), Some("[::1]:443".parse().unwrap()));
         assert_eq!(at("http://[::1]:9/x"), Some("[::1]:9".parse().unwrap()));
+        assert_eq!(at("HTTP://10.1.2.3/"), Some("10.1.2.3:80".parse().unwrap()));
     }
 
     #[test]
