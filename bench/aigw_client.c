@@ -7,6 +7,7 @@
  *               [--mode latency|stream|mem] [--case provider|universal|fallback]
  *               [--threads N] [--duration S] [--warmup N] [--max N]
  *               [--iterations N] [--events N] [--requests N] [--checkpoint N]
+ *               [--pair CASE [--pair-events N]]
  *
  * Cases (latency and mem):
  *   provider   POST custom-nginx/chat/completions (config base_url = --base)
@@ -19,6 +20,13 @@
  * provider's base URL), latency and stream:
  *   compat     POST compat/chat/completions, model anthropic/..., translated
  *   messages   POST anthropic/v1/messages, the same request passed through
+ * --pair CASE (latency, one thread): requests of --case and of CASE take
+ * turns, one each, so both see the same moment of a shared machine; prints
+ * a RESULT line for each and a PAIR line with the median and p99 of the
+ * per-turn differences (--case minus CASE). With --mode stream (the
+ * translation cases), streams take turns the same way and the PAIR line
+ * holds the differences of their first events; --pair-events N is CASE's
+ * event count (--events is --case's).
  */
 #define _GNU_SOURCE
 #include "bench_common.h"
@@ -154,38 +162,51 @@ static int on_event(void *ud, const aigw_sse_event *ev)
     return 0;
 }
 
+/* One stream of s: its first and last event and its end, from the call. */
+static int stream_once(struct state *s, long expect_events, uint64_t *first, uint64_t *last,
+                       uint64_t *total)
+{
+    aigw_stream_callbacks cb = {s, NULL, on_data, on_event};
+    aigw_response *head = NULL;
+    aigw_error *err = NULL;
+    memset(&s->t, 0, sizeof s->t);
+    s->t.start = now_ns();
+    aigw_status st = aigw_send_stream(g_gw, s->req, &cb, &head, &err);
+    uint64_t end = now_ns();
+    if (st != AIGW_OK) {
+        fail("aigw_send_stream", st, err);
+        return 1;
+    }
+    uint16_t code = aigw_response_status(head);
+    aigw_response_free(head);
+    if (code != 200 || s->t.events != expect_events) {
+        fprintf(stderr, "aigw_client: stream: HTTP %u, %ld events, want 200 and %ld\n", code,
+                s->t.events, expect_events);
+        return 1;
+    }
+    *first = s->t.first - s->t.start;
+    *last = s->t.last - s->t.start;
+    *total = end - s->t.start;
+    return 0;
+}
+
 static int run_stream(const struct opts *o)
 {
     int xl = !strcmp(g_case, "compat") || !strcmp(g_case, "messages");
     g_streaming = 1;
     struct state *s = state_new(xl ? g_case : "stream");
-    aigw_stream_callbacks cb = {s, NULL, on_data, on_event};
     size_t n = (size_t)o->iterations;
     uint64_t *first = calloc(n, 8), *last = calloc(n, 8), *total = calloc(n, 8);
+    uint64_t f, l, t;
     if (!first || !last || !total)
         die("out of memory");
     for (long i = -o->warmup; i < (long)n; i++) {
-        aigw_response *head = NULL;
-        aigw_error *err = NULL;
-        memset(&s->t, 0, sizeof s->t);
-        s->t.start = now_ns();
-        aigw_status st = aigw_send_stream(g_gw, s->req, &cb, &head, &err);
-        uint64_t end = now_ns();
-        if (st != AIGW_OK) {
-            fail("aigw_send_stream", st, err);
+        if (stream_once(s, o->expect_events, &f, &l, &t))
             return 1;
-        }
-        uint16_t code = aigw_response_status(head);
-        aigw_response_free(head);
-        if (code != 200 || s->t.events != o->expect_events) {
-            fprintf(stderr, "aigw_client: stream: HTTP %u, %ld events, want 200 and %ld\n", code,
-                    s->t.events, o->expect_events);
-            return 1;
-        }
         if (i >= 0) {
-            first[i] = s->t.first - s->t.start;
-            last[i] = s->t.last - s->t.start;
-            total[i] = end - s->t.start;
+            first[i] = f;
+            last[i] = l;
+            total[i] = t;
         }
     }
     print_stream("aigw", o, first, last, total, n, s->t.events, s->t.bytes);
@@ -194,6 +215,124 @@ static int run_stream(const struct opts *o)
     free(total);
     state_free(s);
     return 0;
+}
+
+/* ---- paired latency --------------------------------------------------- */
+
+static void print_result(const char *label, uint64_t *lat, size_t n, double wall_s)
+{
+    double sum = 0;
+    qsort(lat, n, sizeof *lat, cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        sum += (double)lat[i];
+    printf("RESULT tool=aigw case=%s threads=1 n=%zu median_us=%.2f p99_us=%.2f p90_us=%.2f "
+           "mean_us=%.2f min_us=%.2f max_us=%.2f rps=%.0f wall_s=%.3f\n",
+           label, n, median_us(lat, n), pct_us(lat, n, 0.99), pct_us(lat, n, 0.90),
+           n ? sum / (double)n / 1000.0 : 0.0, pct_us(lat, n, 0.0),
+           n ? (double)lat[n - 1] / 1000.0 : 0.0, wall_s > 0 ? (double)n / wall_s : 0.0, wall_s);
+}
+
+/* Signed per-turn differences, offset by 2^63 so they sort as unsigned. */
+#define PAIR_ZERO (UINT64_C(1) << 63)
+
+static double pair_us(uint64_t v)
+{
+    return v >= PAIR_ZERO ? (double)(v - PAIR_ZERO) / 1000.0 : -(double)(PAIR_ZERO - v) / 1000.0;
+}
+
+static int run_pair(const struct opts *o, const char *other)
+{
+    struct state *s[2] = {state_new(g_case), state_new(other)};
+    size_t cap = o->max_per_thread > 0 ? (size_t)o->max_per_thread : 1;
+    uint64_t *lat[2] = {malloc(cap * sizeof(uint64_t)), malloc(cap * sizeof(uint64_t))};
+    uint64_t *diff = malloc(cap * sizeof(uint64_t));
+    if (!lat[0] || !lat[1] || !diff)
+        die("out of memory");
+    for (long i = 0; i < o->warmup; i++)
+        if (one_request(s[0]) || one_request(s[1]))
+            return 1;
+    uint64_t budget = (uint64_t)(o->duration_s * 1e9), start = now_ns(), end = start;
+    size_t n = 0;
+    while (n < cap && end - start < budget) {
+        uint64_t t[2];
+        /* Which case goes first alternates too: neither always follows the other. */
+        for (int k = 0; k < 2; k++) {
+            int c = (int)((n + (size_t)k) & 1);
+            uint64_t t0 = now_ns();
+            if (one_request(s[c]))
+                return 1;
+            t[c] = now_ns() - t0;
+        }
+        lat[0][n] = t[0];
+        lat[1][n] = t[1];
+        diff[n] = PAIR_ZERO + t[0] - t[1];
+        n++;
+        end = now_ns();
+    }
+    double wall_s = (double)(end - start) / 1e9;
+    print_result(g_case, lat[0], n, wall_s);
+    print_result(other, lat[1], n, wall_s);
+    qsort(diff, n, sizeof *diff, cmp_u64);
+    printf("PAIR tool=aigw case=%s base=%s n=%zu added_median_us=%.2f added_p25_us=%.2f "
+           "added_p75_us=%.2f\n",
+           g_case, other, n, n ? pair_us(diff[n / 2]) : 0.0, n ? pair_us(diff[n / 4]) : 0.0,
+           n ? pair_us(diff[(3 * n) / 4]) : 0.0);
+    fflush(stdout);
+    for (int k = 0; k < 2; k++) {
+        state_free(s[k]);
+        free(lat[k]);
+    }
+    free(diff);
+    return n == 0;
+}
+
+/* Streams of --case and of CASE in turn (the same alternation as above). */
+static int run_stream_pair(const struct opts *o, const char *other, long other_events)
+{
+    g_streaming = 1;
+    struct state *s[2] = {state_new(g_case), state_new(other)};
+    long want[2] = {o->expect_events, other_events};
+    size_t n = (size_t)o->iterations;
+    uint64_t *v[2][3], *diff = calloc(n ? n : 1, 8);
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < 3; k++)
+            if (!(v[c][k] = calloc(n ? n : 1, 8)))
+                die("out of memory");
+    if (!diff)
+        die("out of memory");
+    uint64_t f, l, t;
+    for (long i = -o->warmup; i < (long)n; i++) {
+        for (int k = 0; k < 2; k++) {
+            int c = (int)((i + k) & 1);
+            if (stream_once(s[c], want[c], &f, &l, &t))
+                return 1;
+            if (i >= 0) {
+                v[c][0][i] = f;
+                v[c][1][i] = l;
+                v[c][2][i] = t;
+            }
+        }
+        if (i >= 0)
+            diff[i] = PAIR_ZERO + v[0][0][i] - v[1][0][i];
+    }
+    struct opts shown = *o;
+    for (int c = 0; c < 2; c++) {
+        shown.label = c ? other : g_case;
+        print_stream("aigw", &shown, v[c][0], v[c][1], v[c][2], n, s[c]->t.events, s[c]->t.bytes);
+    }
+    qsort(diff, n, sizeof *diff, cmp_u64);
+    printf("PAIR tool=aigw case=%s base=%s mode=stream n=%zu added_first_median_us=%.2f "
+           "added_first_p25_us=%.2f added_first_p75_us=%.2f\n",
+           g_case, other, n, n ? pair_us(diff[n / 2]) : 0.0, n ? pair_us(diff[n / 4]) : 0.0,
+           n ? pair_us(diff[(3 * n) / 4]) : 0.0);
+    fflush(stdout);
+    for (int c = 0; c < 2; c++) {
+        state_free(s[c]);
+        for (int k = 0; k < 3; k++)
+            free(v[c][k]);
+    }
+    free(diff);
+    return n == 0;
 }
 
 /* ---- memory ---------------------------------------------------------- */
@@ -227,7 +366,8 @@ static int json_safe(const char *s)
 int main(int argc, char **argv)
 {
     struct opts o;
-    const char *base = NULL, *dead = "http://127.0.0.1:9/v1", *anthropic = NULL;
+    const char *base = NULL, *dead = "http://127.0.0.1:9/v1", *anthropic = NULL, *pair = NULL;
+    long pair_events = -1;
     opts_defaults(&o);
     o.label = NULL;
     for (int i = 1; i < argc; i++) {
@@ -239,6 +379,10 @@ int main(int argc, char **argv)
             dead = argv[++i];
         else if (!strcmp(argv[i], "--anthropic") && i + 1 < argc)
             anthropic = argv[++i];
+        else if (!strcmp(argv[i], "--pair") && i + 1 < argc)
+            pair = argv[++i];
+        else if (!strcmp(argv[i], "--pair-events") && i + 1 < argc)
+            pair_events = atol(argv[++i]);
         else
             die("aigw_client: unknown or incomplete option %s (see the comment atop aigw_client.c)",
                 argv[i]);
@@ -262,7 +406,15 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc;
-    if (!strcmp(o.mode, "latency")) {
+    if (pair && !strcmp(o.mode, "stream")) {
+        if (strcmp(g_case, "compat") && strcmp(g_case, "messages"))
+            die("aigw_client: paired streams are the translation cases (compat, messages)");
+        rc = run_stream_pair(&o, pair, pair_events >= 0 ? pair_events : o.expect_events);
+    } else if (pair) {
+        if (strcmp(o.mode, "latency") || o.threads != 1)
+            die("aigw_client: --pair takes --mode latency or stream, and one thread");
+        rc = run_pair(&o, pair);
+    } else if (!strcmp(o.mode, "latency")) {
         void **states = calloc((size_t)o.threads, sizeof *states);
         for (int i = 0; i < o.threads; i++)
             states[i] = state_new(g_case);

@@ -12,6 +12,7 @@ import sys
 from report import num  # one reader of numeric fields for every section
 
 LAYOUT = "xlate"
+PAIR_LAYOUT = "xlate-pair"  # compat and pass-through taking turns in one process
 TARGET_ADDED_US = 5.0   # translation over pass-through, ~1 KB each way
 TARGET_TTFE_US = 20.0   # translated stream's first event over pass-through's
 TARGET_PEER_X = 100.0   # LiteLLM's added latency over aigw's
@@ -92,8 +93,28 @@ def section(meta, d):
             name, _us(_med(rows, "median_us")), _us(_med(rows, "p99_us")),
             _us(min(meds)), _us(max(meds)), sum(int(r["n"]) for r in rows)))
     w("")
-    added = _paired(comp, pas, "median_us")
+    rounds_added = _paired(comp, pas, "median_us")
     added_p99 = _paired(comp, pas, "p99_us")
+    pairs = [r for r in d.get("PAIR", []) if r.get("layout") == PAIR_LAYOUT
+             and r.get("case") == "compat" and r.get("base") == "messages"
+             and r.get("mode") is None]
+    s_pairs = [r for r in d.get("PAIR", []) if r.get("layout") == PAIR_LAYOUT
+               and r.get("case") == "compat" and r.get("base") == "messages"
+               and r.get("mode") == "stream"]
+    turn_added = _med(pairs, "added_median_us")
+    if pairs:
+        w("Turn by turn (`aigw_client --case compat --pair messages`: one process sends a compat "
+          "request and a pass-through request in turn, which goes first alternating, so both meet "
+          "the same moment of the shared machine): the compat request took {} µs longer than the "
+          "pass-through request of its turn (median over {} runs of each run's median difference; "
+          "its runs' quartiles {} to {} µs; {:,} turns in all). Separate rounds, as in the table "
+          "above, differ by {} µs, but the drift between rounds is of that size too. The target is "
+          "judged on the turn-by-turn figure.".format(
+              _us(turn_added), len(pairs), _us(_med(pairs, "added_p25_us")),
+              _us(_med(pairs, "added_p75_us")), sum(int(r["n"]) for r in pairs),
+              _us(rounds_added)))
+        w("")
+    added = turn_added if pairs else rounds_added
     lit_added = None
     if lit and pas:
         lit_added = _med(lit, "median_us") - _med(pas, "median_us")
@@ -109,8 +130,17 @@ def section(meta, d):
                     name, _us(_med(rows, "first_median_us")), _us(_med(rows, "first_p99_us")),
                     _us(_med(rows, "last_median_us")), rows[0].get("events", "?")))
         w("")
-    ttfe = _paired(s_comp, s_pas, "first_median_us")
+    rounds_ttfe = _paired(s_comp, s_pas, "first_median_us")
     last = _paired(s_comp, s_pas, "last_median_us")
+    ttfe = _med(s_pairs, "added_first_median_us") if s_pairs else rounds_ttfe
+    if s_pairs:
+        w("Turn by turn, the same way (a compat stream and a pass-through stream in turn): the "
+          "translated stream's first event came {} µs after the pass-through stream's (median over "
+          "{} runs; quartiles {} to {} µs; {:,} pairs of streams). Separate rounds: {} µs.".format(
+              _us(ttfe), len(s_pairs), _us(_med(s_pairs, "added_first_p25_us")),
+              _us(_med(s_pairs, "added_first_p75_us")), sum(int(r["n"]) for r in s_pairs),
+              _us(rounds_ttfe)))
+        w("")
     instr = {(r.get("case"), r.get("mode")): num(r.get("ir")) for r in d.get("INSTR", [])
              if r.get("layout") == LAYOUT}
     if instr:
@@ -141,11 +171,15 @@ def section(meta, d):
     w("| --- | --- | --- |")
     w("| translation adds ≤ {:.0f} µs per ~1 KB request/response over pass-through | {} | {} |".format(
         TARGET_ADDED_US,
-        "–" if added is None else "{:+.1f} µs median ({:+.1f} µs p99)".format(added, added_p99 or 0),
+        "–" if added is None else ("{:+.1f} µs median, turn by turn (rounds: {:+.1f} µs median, "
+                                   "{:+.1f} µs p99)".format(added, rounds_added or 0, added_p99 or 0)
+                                   if pairs else
+                                   "{:+.1f} µs median ({:+.1f} µs p99)".format(added, added_p99 or 0)),
         _status(None if added is None else added <= TARGET_ADDED_US)))
     w("| translated stream's first event within {:.0f} µs of pass-through's | {} | {} |".format(
         TARGET_TTFE_US,
-        "–" if ttfe is None else "{:+.1f} µs (whole stream {:+.1f} µs)".format(ttfe, last or 0),
+        "–" if ttfe is None else "{:+.1f} µs{} (whole stream {:+.1f} µs)".format(
+            ttfe, ", turn by turn" if s_pairs else "", last or 0),
         _status(None if ttfe is None else ttfe <= TARGET_TTFE_US)))
     if lit_added is None or added is None:
         peer, ok = "LiteLLM not measured", None

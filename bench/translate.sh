@@ -11,6 +11,15 @@
 #   aigw_client --case messages  anthropic/v1/messages passed through: the
 #                                same conversation, the same upstream bytes
 #   litellm_driver --case anthropic  litellm.completion(model="anthropic/...")
+#   aigw_client --case compat --pair messages
+#                                the two aigw cases taking turns request by
+#                                request in one process (layout=xlate-pair):
+#                                the median of the per-turn differences is
+#                                the added latency (and, with --mode stream,
+#                                the added time to the first event) the
+#                                targets are judged on, as drift of a shared
+#                                machine between rounds (tens of µs) cancels
+#                                out
 # Lines are tagged layout=xlate, so bench/report.py's own tables leave them
 # out; bench/report_translate.py writes their section.
 
@@ -31,8 +40,11 @@ translate_run() {
     for ((r = 1; r <= ROUNDS; r++)); do
         run "layout=xlate round=$r" client "$G" "${whole[@]}" --case messages
         run "layout=xlate round=$r" client "$G" "${whole[@]}" --case compat
+        run "layout=xlate-pair round=$r" client "$G" "${whole[@]}" --case compat --pair messages
         run "layout=xlate round=$r" client "$G" "${stream[@]}" --case messages --events "$pass_ev"
         run "layout=xlate round=$r" client "$G" "${stream[@]}" --case compat --events "$xl_ev"
+        run "layout=xlate-pair round=$r" client "$G" "${stream[@]}" --case compat --events "$xl_ev" \
+            --pair messages --pair-events "$pass_ev"
     done
     translate_instructions "$G" "$root" "$pass_ev" "$xl_ev"
     if [[ ",$PEERS," != *,litellm,* ]]; then return 0; fi
