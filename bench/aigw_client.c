@@ -219,27 +219,6 @@ static int run_stream(const struct opts *o)
 
 /* ---- paired latency --------------------------------------------------- */
 
-static void print_result(const char *label, uint64_t *lat, size_t n, double wall_s)
-{
-    double sum = 0;
-    qsort(lat, n, sizeof *lat, cmp_u64);
-    for (size_t i = 0; i < n; i++)
-        sum += (double)lat[i];
-    printf("RESULT tool=aigw case=%s threads=1 n=%zu median_us=%.2f p99_us=%.2f p90_us=%.2f "
-           "mean_us=%.2f min_us=%.2f max_us=%.2f rps=%.0f wall_s=%.3f\n",
-           label, n, median_us(lat, n), pct_us(lat, n, 0.99), pct_us(lat, n, 0.90),
-           n ? sum / (double)n / 1000.0 : 0.0, pct_us(lat, n, 0.0),
-           n ? (double)lat[n - 1] / 1000.0 : 0.0, wall_s > 0 ? (double)n / wall_s : 0.0, wall_s);
-}
-
-/* Signed per-turn differences, offset by 2^63 so they sort as unsigned. */
-#define PAIR_ZERO (UINT64_C(1) << 63)
-
-static double pair_us(uint64_t v)
-{
-    return v >= PAIR_ZERO ? (double)(v - PAIR_ZERO) / 1000.0 : -(double)(PAIR_ZERO - v) / 1000.0;
-}
-
 static int run_pair(const struct opts *o, const char *other)
 {
     struct state *s[2] = {state_new(g_case), state_new(other)};
@@ -265,18 +244,16 @@ static int run_pair(const struct opts *o, const char *other)
         }
         lat[0][n] = t[0];
         lat[1][n] = t[1];
-        diff[n] = PAIR_ZERO + t[0] - t[1];
+        diff[n] = turn_diff(t[0], t[1]);
         n++;
         end = now_ns();
     }
     double wall_s = (double)(end - start) / 1e9;
-    print_result(g_case, lat[0], n, wall_s);
-    print_result(other, lat[1], n, wall_s);
-    qsort(diff, n, sizeof *diff, cmp_u64);
-    printf("PAIR tool=aigw case=%s base=%s n=%zu added_median_us=%.2f added_p25_us=%.2f "
-           "added_p75_us=%.2f\n",
-           g_case, other, n, n ? pair_us(diff[n / 2]) : 0.0, n ? pair_us(diff[n / 4]) : 0.0,
-           n ? pair_us(diff[(3 * n) / 4]) : 0.0);
+    print_result("aigw", g_case, 1, lat[0], n, wall_s);
+    print_result("aigw", other, 1, lat[1], n, wall_s);
+    printf("PAIR tool=aigw case=%s base=%s n=%zu", g_case, other, n);
+    print_turn_diffs("added", diff, n);
+    printf("\n");
     fflush(stdout);
     for (int k = 0; k < 2; k++) {
         state_free(s[k]);
@@ -313,18 +290,16 @@ static int run_stream_pair(const struct opts *o, const char *other, long other_e
             }
         }
         if (i >= 0)
-            diff[i] = PAIR_ZERO + v[0][0][i] - v[1][0][i];
+            diff[i] = turn_diff(v[0][0][i], v[1][0][i]);
     }
     struct opts shown = *o;
     for (int c = 0; c < 2; c++) {
         shown.label = c ? other : g_case;
         print_stream("aigw", &shown, v[c][0], v[c][1], v[c][2], n, s[c]->t.events, s[c]->t.bytes);
     }
-    qsort(diff, n, sizeof *diff, cmp_u64);
-    printf("PAIR tool=aigw case=%s base=%s mode=stream n=%zu added_first_median_us=%.2f "
-           "added_first_p25_us=%.2f added_first_p75_us=%.2f\n",
-           g_case, other, n, n ? pair_us(diff[n / 2]) : 0.0, n ? pair_us(diff[n / 4]) : 0.0,
-           n ? pair_us(diff[(3 * n) / 4]) : 0.0);
+    printf("PAIR tool=aigw case=%s base=%s mode=stream n=%zu", g_case, other, n);
+    print_turn_diffs("added_first", diff, n);
+    printf("\n");
     fflush(stdout);
     for (int c = 0; c < 2; c++) {
         state_free(s[c]);

@@ -160,6 +160,51 @@ static int opts_common(struct opts *o, int argc, char **argv, int *i)
     return 1;
 }
 
+/* Sorts lat and prints its RESULT line (wall_s: the run's wall time). */
+static void print_result(const char *tool, const char *label, int threads, uint64_t *lat, size_t n,
+                         double wall_s)
+{
+    double sum = 0;
+    qsort(lat, n, sizeof *lat, cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        sum += (double)lat[i];
+    printf("RESULT tool=%s case=%s threads=%d n=%zu median_us=%.2f p99_us=%.2f p90_us=%.2f "
+           "mean_us=%.2f min_us=%.2f max_us=%.2f rps=%.0f wall_s=%.3f\n",
+           tool, label, threads, n, median_us(lat, n), pct_us(lat, n, 0.99), pct_us(lat, n, 0.90),
+           n ? sum / (double)n / 1000.0 : 0.0, pct_us(lat, n, 0.0),
+           n ? (double)lat[n - 1] / 1000.0 : 0.0, wall_s > 0 ? (double)n / wall_s : 0.0, wall_s);
+    fflush(stdout);
+}
+
+/* ---- turn by turn ----------------------------------------------------- */
+
+/* Contenders measured turn by turn (one request of each per turn, in an
+ * order that rotates) meet the same moment of a shared machine; the
+ * median of their per-turn differences is free of the drift that
+ * separates runs made seconds apart. A difference is stored offset by
+ * 2^63 so that signed values sort as unsigned ones. */
+#define TURN_ZERO (UINT64_C(1) << 63)
+
+static inline uint64_t turn_diff(uint64_t a, uint64_t b)
+{
+    return TURN_ZERO + a - b;
+}
+
+static double turn_us(uint64_t v)
+{
+    return v >= TURN_ZERO ? (double)(v - TURN_ZERO) / 1000.0 : -(double)(TURN_ZERO - v) / 1000.0;
+}
+
+/* Sorts diff and prints its median and quartiles as NAME_median_us=...
+ * NAME_p25_us=... NAME_p75_us=... (no newline). */
+static void print_turn_diffs(const char *name, uint64_t *diff, size_t n)
+{
+    qsort(diff, n, sizeof *diff, cmp_u64);
+    printf(" %s_median_us=%.2f %s_p25_us=%.2f %s_p75_us=%.2f", name,
+           n ? turn_us(diff[n / 2]) : 0.0, name, n ? turn_us(diff[n / 4]) : 0.0, name,
+           n ? turn_us(diff[(3 * n) / 4]) : 0.0);
+}
+
 /* ---- the threaded latency run ----------------------------------------- */
 
 /* One request; returns 0 on success, or non-zero after printing why. The
@@ -254,18 +299,7 @@ static int run_latency(const char *tool, const struct opts *o, request_fn fn, vo
         k += ws[i].n;
         free(ws[i].lat);
     }
-    qsort(all, total, sizeof(uint64_t), cmp_u64);
-    double sum = 0;
-    for (size_t i = 0; i < total; i++)
-        sum += (double)all[i];
-    double wall_s = last > first ? (double)(last - first) / 1e9 : 0;
-    printf("RESULT tool=%s case=%s threads=%d n=%zu median_us=%.2f p99_us=%.2f p90_us=%.2f "
-           "mean_us=%.2f min_us=%.2f max_us=%.2f rps=%.0f wall_s=%.3f\n",
-           tool, o->label, nt, total, median_us(all, total), pct_us(all, total, 0.99),
-           pct_us(all, total, 0.90), total ? sum / (double)total / 1000.0 : 0.0,
-           pct_us(all, total, 0.0), total ? (double)all[total - 1] / 1000.0 : 0.0,
-           wall_s > 0 ? (double)total / wall_s : 0.0, wall_s);
-    fflush(stdout);
+    print_result(tool, o->label, nt, all, total, last > first ? (double)(last - first) / 1e9 : 0);
     free(all);
     free(ws);
     return total == 0;

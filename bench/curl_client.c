@@ -6,12 +6,19 @@
  *               [--case LABEL] [--threads N] [--duration S] [--warmup N]
  *               [--max N] [--iterations N] [--events N] [--requests N]
  *               [--checkpoint N]
+ *   curl_client --turn TOOL=URL --turn TOOL=URL... [--duration S] [--warmup N] [--max N]
  *
  * latency: RESULT lines (bench_common.h). stream: POSTs to URL, splits the
  * text/event-stream body into lines with memchr and counts an event at each
  * blank line that ends an event with data (the least a client must do),
  * timing the first and last event. mem: VmHWM after --checkpoint and after
  * --requests requests on one thread.
+ *
+ * --turn (latency, one connection each): a request to every URL per turn,
+ * the order rotating from turn to turn, so all of them meet the same moment
+ * of a shared machine. A RESULT line for each TOOL, then a TURN line for
+ * each but the first, with the median and quartiles of its per-turn
+ * difference from the first (`added_*`).
  *
  * The same binary drives Portkey: --url http://127.0.0.1:PORT/v1/chat/completions
  * --header "x-portkey-provider: openai" --header "x-portkey-custom-host: ...".
@@ -27,6 +34,10 @@ static const char *g_url;
 static const char *g_tool = "curl"; /* the tool= field: "portkey" when driving Portkey */
 static const char *g_headers[MAX_HEADERS];
 static int g_nheaders;
+
+#define MAX_TURNS 8
+static const char *g_turn_tool[MAX_TURNS], *g_turn_url[MAX_TURNS];
+static int g_nturns;
 
 struct buf {
     char *p;
@@ -67,7 +78,7 @@ struct state {
     struct stream_timing t;
 };
 
-static struct state *state_new(const char *post_body)
+static struct state *state_new(const char *url, const char *post_body)
 {
     struct state *s = calloc(1, sizeof *s);
     if (!s)
@@ -80,7 +91,7 @@ static struct state *state_new(const char *post_body)
     s->hdrs = curl_slist_append(s->hdrs, "Expect:");
     for (int i = 0; i < g_nheaders; i++)
         s->hdrs = curl_slist_append(s->hdrs, g_headers[i]);
-    curl_easy_setopt(s->h, CURLOPT_URL, g_url);
+    curl_easy_setopt(s->h, CURLOPT_URL, url);
     curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->hdrs);
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, post_body);
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)strlen(post_body));
@@ -166,7 +177,7 @@ static size_t on_stream(char *p, size_t size, size_t nmemb, void *ud)
 
 static int run_stream(const struct opts *o)
 {
-    struct state *s = state_new(BENCH_STREAM_BODY);
+    struct state *s = state_new(g_url, BENCH_STREAM_BODY);
     curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(s->h, CURLOPT_WRITEDATA, s);
     size_t n = (size_t)o->iterations;
@@ -202,11 +213,64 @@ static int run_stream(const struct opts *o)
     return 0;
 }
 
+/* ---- turn by turn ------------------------------------------------------ */
+
+static int run_turns(const struct opts *o)
+{
+    int k = g_nturns;
+    size_t cap = o->max_per_thread > 0 ? (size_t)o->max_per_thread : 1;
+    struct state *s[MAX_TURNS];
+    uint64_t *lat[MAX_TURNS], *diff[MAX_TURNS], t[MAX_TURNS];
+    for (int c = 0; c < k; c++) {
+        s[c] = state_new(g_turn_url[c], BENCH_CHAT_BODY);
+        lat[c] = malloc(cap * sizeof(uint64_t));
+        diff[c] = malloc(cap * sizeof(uint64_t));
+        if (!lat[c] || !diff[c])
+            die("out of memory");
+    }
+    for (long i = 0; i < o->warmup; i++)
+        for (int c = 0; c < k; c++)
+            if (one_request(s[c]))
+                return 1;
+    uint64_t budget = (uint64_t)(o->duration_s * 1e9), start = now_ns(), end = start;
+    size_t n = 0;
+    while (n < cap && end - start < budget) {
+        for (int j = 0; j < k; j++) {
+            int c = (int)((n + (size_t)j) % (size_t)k);
+            uint64_t t0 = now_ns();
+            if (one_request(s[c]))
+                return 1;
+            t[c] = now_ns() - t0;
+        }
+        for (int c = 0; c < k; c++) {
+            lat[c][n] = t[c];
+            diff[c][n] = turn_diff(t[c], t[0]);
+        }
+        n++;
+        end = now_ns();
+    }
+    double wall_s = (double)(end - start) / 1e9;
+    for (int c = 0; c < k; c++)
+        print_result(g_turn_tool[c], o->label, 1, lat[c], n, wall_s);
+    for (int c = 1; c < k; c++) {
+        printf("TURN tool=%s base=%s case=%s n=%zu", g_turn_tool[c], g_turn_tool[0], o->label, n);
+        print_turn_diffs("added", diff[c], n);
+        printf("\n");
+    }
+    fflush(stdout);
+    for (int c = 0; c < k; c++) {
+        state_free(s[c]);
+        free(lat[c]);
+        free(diff[c]);
+    }
+    return n == 0;
+}
+
 /* ---- memory ------------------------------------------------------------ */
 
 static int run_mem(const struct opts *o)
 {
-    struct state *s = state_new(BENCH_CHAT_BODY);
+    struct state *s = state_new(g_url, BENCH_CHAT_BODY);
     for (long i = 1; i <= o->requests; i++) {
         if (one_request(s))
             return 1;
@@ -235,19 +299,31 @@ int main(int argc, char **argv)
             g_tool = argv[++i];
         else if (!strcmp(argv[i], "--header") && i + 1 < argc && g_nheaders < MAX_HEADERS)
             g_headers[g_nheaders++] = argv[++i];
+        else if (!strcmp(argv[i], "--turn") && i + 1 < argc && g_nturns < MAX_TURNS) {
+            char *eq = strchr(argv[++i], '=');
+            if (!eq || eq == argv[i])
+                die("curl_client: --turn takes TOOL=URL");
+            *eq = '\0';
+            g_turn_tool[g_nturns] = argv[i];
+            g_turn_url[g_nturns++] = eq + 1;
+        }
         else
             die("curl_client: unknown or incomplete option %s (see the comment atop curl_client.c)",
                 argv[i]);
     }
-    if (!g_url)
-        die("curl_client: --url is required");
+    if (!g_url && !g_nturns)
+        die("curl_client: --url (or --turn) is required");
+    if (g_nturns && (g_nturns < 2 || strcmp(o.mode, "latency") || o.threads != 1))
+        die("curl_client: --turn takes two or more URLs, --mode latency and one thread");
     if (curl_global_init(CURL_GLOBAL_ALL))
         die("curl_global_init failed");
     int rc;
-    if (!strcmp(o.mode, "latency")) {
+    if (g_nturns) {
+        rc = run_turns(&o);
+    } else if (!strcmp(o.mode, "latency")) {
         void **states = calloc((size_t)o.threads, sizeof *states);
         for (int i = 0; i < o.threads; i++)
-            states[i] = state_new(BENCH_CHAT_BODY);
+            states[i] = state_new(g_url, BENCH_CHAT_BODY);
         rc = run_latency(g_tool, &o, one_request, states);
         for (int i = 0; i < o.threads; i++)
             state_free(states[i]);

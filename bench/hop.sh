@@ -192,6 +192,11 @@ hop_run() {
         for tool in direct nginx-proxy aigw-serve; do
             hop_latency "$tool" 1 "$r" "${url[$tool]}" || true
         done
+        # Turn by turn: one request to each of the three per turn, so the
+        # added latencies the ratio target compares meet the same moment.
+        run "layout=A round=$r hop=turn" client "$BIN/curl_client" --case hop \
+            --turn "direct=${url[direct]}" --turn "nginx-proxy=${url[nginx-proxy]}" \
+            --turn "aigw-serve=${url[aigw-serve]}" --duration "$DURATION" --warmup 200 || true
     done
     # A virtual machine's host may take CPU time from it (steal): it shows
     # at one connection as latency no proxy caused, so the report says how

@@ -151,7 +151,7 @@ record() { # record LINE...: into the results file and on the console
         printf '    %s\n' "$l" >&2
     done
 }
-# run TAG CMD...: runs a contender command; its RESULT/STREAM/MEM/PAIR lines are
+# run TAG CMD...: runs a contender command; its RESULT/STREAM/MEM/PAIR/TURN lines are
 # recorded with TAG appended (layout, round). Returns the command's status.
 run() {
     local tag=$1; shift
@@ -174,7 +174,7 @@ run() {
     local l
     while IFS= read -r l; do
         case "$l" in
-            RESULT*|STREAM*|MEM*|PAIR*) record "$l $tag" ;;
+            RESULT*|STREAM*|MEM*|PAIR*|TURN*) record "$l $tag" ;;
             INFO*) record "$l" ;;
         esac
     done <<<"$out"
