@@ -386,8 +386,8 @@ impl Call<'_, '_> {
         };
 
         gw.metrics.observe(Observation {
-            provider: provider.clone().unwrap_or_else(|| "unknown".into()),
-            model: model.clone().unwrap_or_default(),
+            provider: provider.as_deref().unwrap_or("unknown"),
+            model: model.as_deref().unwrap_or_default(),
             success,
             cached: record.cached,
             tokens_in: if record.cached {

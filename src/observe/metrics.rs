@@ -41,9 +41,9 @@ type CooldownMetric = (
 
 /// What one finished request adds.
 #[derive(Debug, Clone, Default)]
-pub struct Observation {
-    pub provider: String,
-    pub model: String,
+pub struct Observation<'a> {
+    pub provider: &'a str,
+    pub model: &'a str,
     pub success: bool,
     pub cached: bool,
     pub tokens_in: u64,
@@ -54,7 +54,9 @@ pub struct Observation {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String), Series>>,
+    /// By provider, then model: a request's series is found from its
+    /// names without allocating a key.
+    series: Mutex<BTreeMap<String, BTreeMap<String, Series>>>,
     /// Redis traffic, with shared state.
     redis: OnceLock<Arc<RedisStats>>,
     /// Cooldowns seen by this gateway, per provider and model.
@@ -142,12 +144,20 @@ impl Metrics {
         );
     }
 
-    pub fn observe(&self, o: Observation) {
+    pub fn observe(&self, o: Observation<'_>) {
         let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let s = all.entry((o.provider, o.model)).or_insert_with(|| Series {
-            buckets: vec![0; LATENCY_BUCKETS.len() + 1],
-            ..Series::default()
-        });
+        if !all.contains_key(o.provider) {
+            all.insert(o.provider.to_string(), BTreeMap::new());
+        }
+        let models = all.get_mut(o.provider).expect("inserted above");
+        if !models.contains_key(o.model) {
+            let fresh = Series {
+                buckets: vec![0; LATENCY_BUCKETS.len() + 1],
+                ..Series::default()
+            };
+            models.insert(o.model.to_string(), fresh);
+        }
+        let s = models.get_mut(o.model).expect("inserted above");
         s.requests += 1;
         s.errors += u64::from(!o.success);
         s.cache_hits += u64::from(o.cached);
@@ -202,10 +212,14 @@ impl Metrics {
     }
 
     fn snapshot(&self) -> BTreeMap<(String, String), Series> {
-        self.series
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .flat_map(|(provider, models)| {
+                models
+                    .iter()
+                    .map(|(model, s)| ((provider.clone(), model.clone()), s.clone()))
+            })
+            .collect()
     }
 
     /// `{"series":[{"provider","model","requests","errors","cache_hits",
@@ -408,8 +422,8 @@ mod tests {
         let m = Metrics::default();
         for (secs, ok) in [(0.003, true), (0.2, true), (100.0, false)] {
             m.observe(Observation {
-                provider: "openai".into(),
-                model: "gpt-\"4o\"".into(),
+                provider: "openai",
+                model: "gpt-\"4o\"",
                 success: ok,
                 cached: secs < 0.01,
                 tokens_in: 10,
