@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::body::{Body, Incoming};
 use hyper::header::{CONNECTION, CONTENT_LENGTH};
 use hyper::server::conn::http1;
@@ -487,13 +488,24 @@ impl Head {
                 .map(|(_, v)| v.as_str()),
         );
         let mut headers = hyper::HeaderMap::with_capacity(head.headers.len());
+        // The values share one buffer (all of them: simpler than filtering
+        // twice, and a few bytes): a value made from bytes is a copy, an
+        // allocation of its own; a slice of shared ones is not.
+        let mut all = Vec::with_capacity(head.headers.iter().map(|(_, v)| v.len()).sum());
+        for (_, value) in &head.headers {
+            all.extend_from_slice(value.as_bytes());
+        }
+        let all = Bytes::from(all);
+        let mut at = 0;
         for (name, value) in &head.headers {
+            let range = at..at + value.len();
+            at = range.end;
             if !routes::forward_response_header(name, &listed) {
                 continue;
             }
             if let (Ok(n), Ok(v)) = (
                 hyper::header::HeaderName::from_bytes(name.as_bytes()),
-                hyper::header::HeaderValue::from_bytes(value.as_bytes()),
+                hyper::header::HeaderValue::from_maybe_shared(all.slice(range)),
             ) {
                 headers.append(n, v);
             }
