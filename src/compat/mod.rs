@@ -19,6 +19,7 @@ pub mod planner;
 pub mod routed;
 mod sink;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -105,13 +106,16 @@ pub fn dialect_of(provider: &str) -> Result<Dialect, String> {
 
 /// The path of an OpenAI-compatible provider's endpoint (`chat/completions`
 /// or `embeddings`), relative to its base URL.
-fn openai_path(provider: &str, endpoint: &str) -> String {
+fn openai_path(provider: &str, endpoint: &'static str) -> Cow<'static, str> {
     match provider {
-        "mistral" | "grok" | "openrouter" | "workers-ai" => format!("v1/{endpoint}"),
-        "cohere" => format!("compatibility/v1/{endpoint}"),
-        _ => endpoint.to_string(),
+        "mistral" | "grok" | "openrouter" | "workers-ai" => format!("v1/{endpoint}").into(),
+        "cohere" => format!("compatibility/v1/{endpoint}").into(),
+        _ => endpoint.into(),
     }
 }
+
+/// Where Anthropic's Messages API is, under its base.
+const MESSAGES_PATH: &str = "v1/messages";
 
 /// azure-openai's api-version for translated requests.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
@@ -251,7 +255,7 @@ pub fn plan_step(
     let dialect = dialect_of(provider);
     let fixed_path = match (&dialect, caller) {
         _ if provider == "azure-openai" => None,
-        (Ok(Dialect::Anthropic), Caller::Chat | Caller::Messages) => Some("v1/messages".into()),
+        (Ok(Dialect::Anthropic), Caller::Chat | Caller::Messages) => Some(MESSAGES_PATH.into()),
         (Ok(Dialect::OpenAi), Caller::Chat | Caller::Messages) => {
             Some(openai_path(provider, "chat/completions"))
         }
@@ -301,7 +305,7 @@ pub fn plan_step(
         v
     };
 
-    let (path, upstream_body): (String, String) = match caller {
+    let (path, upstream_body): (Cow<'static, str>, String) = match caller {
         Caller::Embeddings => {
             let (req, mut extra) = openai::parse_embed_request(&value, &upstream_model)
                 .map_err(|m| refuse(caller, m))?;
@@ -337,7 +341,7 @@ pub fn plan_step(
                         }
                     }
                     let (path, body) = gemini::build_embed(&req);
-                    (path, body.to_string())
+                    (path.into(), body.to_string())
                 }
             }
         }
@@ -363,7 +367,7 @@ pub fn plan_step(
             if same {
                 step.passthrough = true;
                 let path = match dialect {
-                    Dialect::Anthropic => "v1/messages".to_string(),
+                    Dialect::Anthropic => MESSAGES_PATH.into(),
                     _ => openai_path(provider, "chat/completions"),
                 };
                 (path, with_model(value.clone()).to_string())
@@ -377,10 +381,10 @@ pub fn plan_step(
                     Dialect::Anthropic => {
                         step.json_tool = anthropic::json_tool_name(&req);
                         let body = anthropic::build_request(&req).map_err(|m| refuse(caller, m))?;
-                        ("v1/messages".to_string(), body)
+                        (MESSAGES_PATH.into(), body)
                     }
                     Dialect::Gemini => (
-                        gemini::chat_path(&req.model, req.stream),
+                        gemini::chat_path(&req.model, req.stream).into(),
                         gemini::build_request(&req)
                             .map_err(|m| refuse(caller, m))?
                             .to_string(),
@@ -392,10 +396,10 @@ pub fn plan_step(
     // Every OpenAI and Anthropic body written above carries `model`: the
     // upstream's model name (Gemini's is in the path).
     if dialect != Dialect::Gemini {
-        step.upstream_model = Some(upstream_model.clone());
+        step.upstream_model = Some(upstream_model);
     }
     let path = if provider == "azure-openai" {
-        format!("{azure_prefix}{path}?api-version={AZURE_API_VERSION}")
+        format!("{azure_prefix}{path}?api-version={AZURE_API_VERSION}").into()
     } else {
         path
     };
