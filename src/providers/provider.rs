@@ -338,16 +338,7 @@ fn check_placeholder(provider: &str, part: &str, value: &str, slot: Slot) -> Res
 /// characters a URL path cannot hold, no fragment, and no `..` segment,
 /// also when spelled with percent-escapes (`%2e%2e`, `.%2e`, `..%2f`).
 fn check_rest(provider: &str, path: &str, query: Option<&str>) -> Result<()> {
-    let bad = |c: &char| c.is_control() || matches!(*c, ' ' | '#');
-    // As in `split_path`: a byte scan, and the character scan only when a
-    // byte needs a closer look.
-    let suspect = |b: u8| b <= b' ' || b == b'#' || b >= 0x7f;
-    let query = query.unwrap_or("");
-    let needs_look = path.bytes().chain(query.bytes()).any(suspect);
-    if let Some(c) = needs_look
-        .then(|| path.chars().chain(query.chars()).find(bad))
-        .flatten()
-    {
+    if let Some(c) = char_not_in_url(path).or_else(|| char_not_in_url(query.unwrap_or(""))) {
         return Err(Error::invalid_request(format!(
             "{provider}: the path contains a character not allowed in a URL: {c:?}"
         )));
@@ -451,6 +442,7 @@ pub fn join_base_and_path(base: &str, path: &str) -> String {
         }
     }
     // Built by hand: `format!` costs a few thousand instructions per request.
+    // The spare room is for the query `target` appends.
     let mut url = String::with_capacity(base.len() + 1 + path.len() + 64);
     url.push_str(base);
     if !path.is_empty() {
@@ -466,22 +458,24 @@ fn is_version_segment(s: &str) -> bool {
     !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
 }
 
+/// The first character no URL path or query may hold raw (a control
+/// character, a space, `#`). Most paths are plain ASCII with nothing to
+/// refuse: one byte scan, and the character scan only when a byte needs a
+/// closer look.
+fn char_not_in_url(text: &str) -> Option<char> {
+    let suspect = |b: u8| b <= b' ' || b == b'#' || b >= 0x7f;
+    if !text.bytes().any(suspect) {
+        return None;
+    }
+    text.chars()
+        .find(|c| c.is_control() || matches!(*c, ' ' | '#'))
+}
+
 /// Splits a provider-endpoint path (`openai/chat/completions?x=1`, leading
 /// `/` allowed) into slug and rest. Fails on characters no URL path may hold.
 pub fn split_path(path: &str) -> Result<(&str, &str)> {
     let path = path.strip_prefix('/').unwrap_or(path);
-    // Most paths are plain ASCII with nothing to refuse: one byte scan, and
-    // the character scan only when a byte needs a closer look.
-    let suspect = |b: &u8| *b <= b' ' || *b == b'#' || *b >= 0x7f;
-    if let Some(c) = path
-        .bytes()
-        .any(|b| suspect(&b))
-        .then(|| {
-            path.chars()
-                .find(|c| c.is_control() || *c == ' ' || *c == '#')
-        })
-        .flatten()
-    {
+    if let Some(c) = char_not_in_url(path) {
         return Err(Error::invalid_request(format!(
             "path contains a character not allowed in a URL path: {c:?}"
         )));
