@@ -586,32 +586,16 @@ impl CompatStep {
     /// The head as the caller sees it: the caller's content type, no stale
     /// length, and the provider and model that served.
     pub fn adjust_head(&self, head: &mut Response) {
-        let ct = if head.is_success() && self.stream {
+        let success = head.is_success();
+        head.headers.retain(|(n, _)| {
+            !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("content-type")
+        });
+        let ct = if success && self.stream {
             "text/event-stream"
         } else {
             "application/json"
         };
-        // The first content-type is rewritten in place (its strings are
-        // reused); a stale length and any other content-type go.
-        let mut typed = false;
-        head.headers.retain_mut(|(n, v)| {
-            if n.eq_ignore_ascii_case("content-length") {
-                return false;
-            }
-            if !n.eq_ignore_ascii_case("content-type") {
-                return true;
-            }
-            if std::mem::replace(&mut typed, true) {
-                return false;
-            }
-            n.make_ascii_lowercase();
-            v.clear();
-            v.push_str(ct);
-            true
-        });
-        if !typed {
-            head.headers.push(("content-type".into(), ct.into()));
-        }
+        head.headers.push(("content-type".into(), ct.into()));
         head.headers
             .push((PROVIDER_HEADER.into(), self.provider.clone()));
         head.headers.push((MODEL_HEADER.into(), self.model.clone()));
