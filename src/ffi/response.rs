@@ -1,6 +1,6 @@
 //! `aigw_response`: status, headers and body of an upstream response.
 
-use std::ffi::{CString, c_char};
+use std::ffi::{CStr, c_char};
 
 use crate::call::response::Response;
 use crate::ffi::{Failure, Handle, aigw_status, ffi_boundary, try_out, try_ref, try_str};
@@ -15,21 +15,52 @@ pub struct aigw_response {
     status: u16,
     step: i32,
     body: Vec<u8>,
-    // Names and values kept NUL-terminated, so C can borrow them directly.
-    headers: Vec<(CString, CString)>,
+    headers: CHeaders,
 }
 
-fn c_string(s: String) -> CString {
-    // HTTP forbids NUL in names and values; replace rather than fail if an
-    // upstream sends one anyway.
-    CString::new(s).unwrap_or_else(|e| {
-        let cleaned: Vec<u8> = e
-            .into_vec()
-            .into_iter()
-            .map(|b| if b == 0 { b' ' } else { b })
-            .collect();
-        CString::new(cleaned).unwrap_or_default()
-    })
+/// Header names and values kept NUL-terminated, so C can borrow them in
+/// place: all of them back to back in one buffer, so a response's headers
+/// cost two allocations rather than two per header.
+struct CHeaders {
+    text: Vec<u8>,
+    /// Where each header's name and value start in `text`.
+    starts: Vec<(usize, usize)>,
+}
+
+impl CHeaders {
+    fn new(headers: &[(String, String)]) -> CHeaders {
+        let size = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+        let mut text = Vec::with_capacity(size);
+        let mut put = |s: &str| {
+            let at = text.len();
+            // HTTP forbids NUL in names and values; replace rather than
+            // fail if an upstream sends one anyway.
+            text.extend(s.bytes().map(|b| if b == 0 { b' ' } else { b }));
+            text.push(0);
+            at
+        };
+        let starts = headers.iter().map(|(n, v)| (put(n), put(v))).collect();
+        CHeaders { text, starts }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The NUL-terminated string at `at`, as C reads it.
+    fn c_str(&self, at: usize) -> &CStr {
+        // `new` ends every string with the only NUL it holds.
+        CStr::from_bytes_until_nul(&self.text[at..]).unwrap_or_default()
+    }
+
+    fn get(&self, i: usize) -> Option<(&CStr, &CStr)> {
+        let &(n, v) = self.starts.get(i)?;
+        Some((self.c_str(n), self.c_str(v)))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&CStr, &CStr)> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
 }
 
 impl aigw_response {
@@ -37,12 +68,8 @@ impl aigw_response {
         aigw_response {
             status: response.status,
             step: i32::try_from(response.step).unwrap_or(i32::MAX),
+            headers: CHeaders::new(&response.headers),
             body: response.body,
-            headers: response
-                .headers
-                .into_iter()
-                .map(|(n, v)| (c_string(n), c_string(v)))
-                .collect(),
         }
     }
 }
@@ -143,4 +170,38 @@ pub extern "C" fn aigw_response_free(r: *mut aigw_response) {
         // SAFETY: NULL or made by the library with `into_raw`, freed once.
         unsafe { aigw_response::free(r) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_borrowed_in_order_nul_terminated() {
+        let pairs = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("x-empty".to_string(), String::new()),
+            ("x-nul".to_string(), "a\0b".to_string()),
+            ("set-cookie".to_string(), "1".to_string()),
+            ("set-cookie".to_string(), "2".to_string()),
+        ];
+        let h = CHeaders::new(&pairs);
+        assert_eq!(h.len(), 5);
+        let got: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(n, v)| (n.to_str().unwrap(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("content-type", "application/json"),
+                ("x-empty", ""),
+                ("x-nul", "a b"),
+                ("set-cookie", "1"),
+                ("set-cookie", "2"),
+            ]
+        );
+        assert!(h.get(5).is_none());
+        assert_eq!(CHeaders::new(&[]).iter().count(), 0);
+    }
 }
