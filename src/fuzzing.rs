@@ -845,7 +845,7 @@ pub fn compat_answer(data: &[u8]) {
     };
     let head = crate::call::response::Response {
         status,
-        headers: vec![("content-type".into(), content_type.into())],
+        headers: [("content-type", content_type)].into_iter().collect(),
         body: Vec::new(),
         step: 0,
     };

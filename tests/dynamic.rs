@@ -78,7 +78,7 @@ fn all(r: &Response, name: &str) -> Vec<String> {
     r.headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| v.to_string())
         .collect()
 }
 

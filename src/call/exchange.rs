@@ -194,12 +194,12 @@ impl Call<'_, '_> {
                 Lookup::Hit(entry) => {
                     record.cached = true;
                     let mut response = entry.response.clone();
-                    response
-                        .headers
-                        .push((CACHE_STATUS_HEADER.into(), "HIT".into()));
-                    response
-                        .headers
-                        .extend(plan.response_headers.iter().cloned());
+                    response.headers.push(CACHE_STATUS_HEADER, "HIT");
+                    response.headers.extend(
+                        plan.response_headers
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_str())),
+                    );
                     record.usage = entry.usage;
                     record.response_size = response.body.len();
                     record.last_step = Some(response.step);
@@ -331,7 +331,6 @@ impl Call<'_, '_> {
                                 && !n.eq_ignore_ascii_case(EVENT_ID_HEADER)
                                 && !n.eq_ignore_ascii_case(CACHE_STATUS_HEADER)
                         })
-                        .cloned()
                         .collect(),
                     body: stored_body,
                     step: response.step,

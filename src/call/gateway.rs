@@ -11,6 +11,7 @@ use crate::call::response::Response;
 use crate::call::stream::StreamSink;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::header_list::HeaderList;
 use crate::observe::log::{AttemptRecord, LogCallback, LogFilter, LogStore};
 use crate::observe::metrics::Metrics;
 use crate::plan::step::{PlanContext, PlanInput, Planner, check_size};
@@ -479,39 +480,35 @@ pub fn response_head(
     step: &PlannedStep,
     head: &ureq::http::response::Parts,
 ) -> Response {
-    let mut headers = convert_headers(&head.headers);
-    if let Some(compat) = &step.compat {
-        let mut r = Response {
-            status: head.status.as_u16(),
-            headers,
-            ..Response::default()
-        };
-        compat.adjust_head(&mut r);
-        headers = r.headers;
-    }
-    if plan.universal {
-        headers.push((STEP_HEADER.into(), step.index.to_string()));
-    }
-    headers.extend(step.response_headers.iter().cloned());
-    headers.extend(plan.response_headers.iter().cloned());
-    Response {
+    let ours = step.response_headers.iter().chain(&plan.response_headers);
+    let mut r = Response {
         status: head.status.as_u16(),
-        headers,
+        headers: convert_headers(&head.headers, ours.clone().count() + 4),
         body: Vec::new(),
         step: step.index,
+    };
+    if let Some(compat) = &step.compat {
+        compat.adjust_head(&mut r);
     }
+    if plan.universal {
+        r.headers.push(STEP_HEADER, &step.index.to_string());
+    }
+    r.headers
+        .extend(ours.map(|(n, v)| (n.as_str(), v.as_str())));
+    r
 }
 
-/// Header names and values as text; a value that is not UTF-8 is converted
-/// lossily (C callers get a NUL-terminated string either way).
-pub fn convert_headers(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
-    headers
+/// Header names and values as text, with room for `more` headers; a value
+/// that is not UTF-8 is converted lossily (C callers get a NUL-terminated
+/// string either way).
+pub fn convert_headers(headers: &ureq::http::HeaderMap, more: usize) -> HeaderList {
+    let bytes: usize = headers
         .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                crate::http::text(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    let mut list = HeaderList::with_capacity(headers.len() + more, bytes + 64 * more);
+    for (n, v) in headers {
+        list.push(n.as_str(), &crate::http::text(v.as_bytes()));
+    }
+    list
 }

@@ -587,7 +587,7 @@ impl CompatStep {
     /// length, and the provider and model that served.
     pub fn adjust_head(&self, head: &mut Response) {
         let success = head.is_success();
-        head.headers.retain(|(n, _)| {
+        head.headers.retain(|n, _| {
             !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("content-type")
         });
         let ct = if success && self.stream {
@@ -595,10 +595,9 @@ impl CompatStep {
         } else {
             "application/json"
         };
-        head.headers.push(("content-type".into(), ct.into()));
-        head.headers
-            .push((PROVIDER_HEADER.into(), self.provider.clone()));
-        head.headers.push((MODEL_HEADER.into(), self.model.clone()));
+        head.headers.push("content-type", ct);
+        head.headers.push(PROVIDER_HEADER, &self.provider);
+        head.headers.push(MODEL_HEADER, &self.model);
     }
 
     /// Translates a whole answer (read in full) into the caller's format:

@@ -4,6 +4,7 @@ use std::ffi::{CStr, c_char};
 
 use crate::call::response::Response;
 use crate::ffi::{Failure, Handle, aigw_status, ffi_boundary, try_out, try_ref, try_str};
+use crate::http::header_list::HeaderList;
 
 /// A response: status, headers in the order received, body, and the index of
 /// the Universal step that served it.
@@ -15,52 +16,19 @@ pub struct aigw_response {
     status: u16,
     step: i32,
     body: Vec<u8>,
-    headers: CHeaders,
+    // Each name and value NUL-terminated in one buffer: C borrows them in
+    // place.
+    headers: HeaderList,
 }
 
-/// Header names and values kept NUL-terminated, so C can borrow them in
-/// place: all of them back to back in one buffer, so a response's headers
-/// cost two allocations rather than two per header.
-struct CHeaders {
-    text: Vec<u8>,
-    /// Where each header's name and value start in `text`.
-    starts: Vec<(usize, usize)>,
-}
-
-impl CHeaders {
-    fn new(headers: &[(String, String)]) -> CHeaders {
-        let size = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-        let mut text = Vec::with_capacity(size);
-        let mut put = |s: &str| {
-            let at = text.len();
-            // HTTP forbids NUL in names and values; replace rather than
-            // fail if an upstream sends one anyway.
-            text.extend(s.bytes().map(|b| if b == 0 { b' ' } else { b }));
-            text.push(0);
-            at
-        };
-        let starts = headers.iter().map(|(n, v)| (put(n), put(v))).collect();
-        CHeaders { text, starts }
-    }
-
-    fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    /// The NUL-terminated string at `at`, as C reads it.
-    fn c_str(&self, at: usize) -> &CStr {
-        // `new` ends every string with the only NUL it holds.
-        CStr::from_bytes_until_nul(&self.text[at..]).unwrap_or_default()
-    }
-
-    fn get(&self, i: usize) -> Option<(&CStr, &CStr)> {
-        let &(n, v) = self.starts.get(i)?;
-        Some((self.c_str(n), self.c_str(v)))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&CStr, &CStr)> {
-        (0..self.len()).filter_map(|i| self.get(i))
-    }
+/// Header `i`'s name and value as C strings borrowed from `headers`.
+fn c_header(headers: &HeaderList, i: usize) -> Option<(&CStr, &CStr)> {
+    let (name, value) = headers.with_nul(i)?;
+    // `HeaderList` ends each name and value with the only NUL it holds.
+    Some((
+        CStr::from_bytes_with_nul(name.as_bytes()).ok()?,
+        CStr::from_bytes_with_nul(value.as_bytes()).ok()?,
+    ))
 }
 
 impl aigw_response {
@@ -68,7 +36,7 @@ impl aigw_response {
         aigw_response {
             status: response.status,
             step: i32::try_from(response.step).unwrap_or(i32::MAX),
-            headers: CHeaders::new(&response.headers),
+            headers: response.headers,
             body: response.body,
         }
     }
@@ -103,8 +71,8 @@ pub extern "C" fn aigw_response_header(
         let (Ok(r), Ok(name)) = (try_ref!(r), try_str!(name)) else {
             return std::ptr::null();
         };
-        r.headers
-            .iter()
+        (0..r.headers.len())
+            .filter_map(|i| c_header(&r.headers, i))
             .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
             .map_or(std::ptr::null(), |(_, v)| v.as_ptr())
     })
@@ -132,9 +100,7 @@ pub extern "C" fn aigw_response_header_at(
         let (Ok(name), Ok(value)) = (try_out!(name), try_out!(value)) else {
             return Err(Failure::null("name/value"));
         };
-        let (n, v) = r
-            .headers
-            .get(i)
+        let (n, v) = c_header(&r.headers, i)
             .ok_or_else(|| Failure::invalid("header index out of range"))?;
         name.put(n.as_ptr());
         value.put(v.as_ptr());
@@ -177,18 +143,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_are_borrowed_in_order_nul_terminated() {
-        let pairs = vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("x-empty".to_string(), String::new()),
-            ("x-nul".to_string(), "a\0b".to_string()),
-            ("set-cookie".to_string(), "1".to_string()),
-            ("set-cookie".to_string(), "2".to_string()),
-        ];
-        let h = CHeaders::new(&pairs);
-        assert_eq!(h.len(), 5);
-        let got: Vec<(&str, &str)> = h
-            .iter()
+    fn headers_are_c_strings_in_order() {
+        let mut h = HeaderList::new();
+        h.push("content-type", "application/json");
+        h.push("x-empty", "");
+        h.push("x-nul", "a\0b");
+        let got: Vec<(&str, &str)> = (0..4)
+            .map_while(|i| c_header(&h, i))
             .map(|(n, v)| (n.to_str().unwrap(), v.to_str().unwrap()))
             .collect();
         assert_eq!(
@@ -197,11 +158,7 @@ mod tests {
                 ("content-type", "application/json"),
                 ("x-empty", ""),
                 ("x-nul", "a b"),
-                ("set-cookie", "1"),
-                ("set-cookie", "2"),
             ]
         );
-        assert!(h.get(5).is_none());
-        assert_eq!(CHeaders::new(&[]).iter().count(), 0);
     }
 }

@@ -1,7 +1,9 @@
 //! HTTP vocabulary shared by every layer: header names, matching and checks
-//! (`headers`), the response value (`response`), server-sent events (`sse`).
+//! (`headers`), a response's header list (`header_list`), the response
+//! value (`response`), server-sent events (`sse`).
 //! Depends on nothing else in the crate but `error`.
 
+pub mod header_list;
 pub mod headers;
 pub mod response;
 pub mod sse;

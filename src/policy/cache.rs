@@ -10,6 +10,7 @@ use quick_cache::sync::{Cache, GuardResult, PlaceholderGuard};
 use quick_cache::{DefaultHashBuilder, Weighter};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::header_list::HeaderList;
 use crate::http::response::Response;
 use crate::providers::usage::Usage;
 use crate::store::{CacheProbe, CacheStore};
@@ -307,9 +308,9 @@ fn decode(bytes: &[u8], ttl: Duration) -> Option<CachedResponse> {
         fn u32(&mut self) -> Option<u32> {
             Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
         }
-        fn text(&mut self) -> Option<String> {
+        fn text(&mut self) -> Option<&'a str> {
             let n = self.u32()? as usize;
-            String::from_utf8(self.take(n)?.to_vec()).ok()
+            std::str::from_utf8(self.take(n)?).ok()
         }
     }
     let mut r = Reader(bytes);
@@ -325,9 +326,10 @@ fn decode(bytes: &[u8], ttl: Duration) -> Option<CachedResponse> {
         *t = present.then_some(n);
     }
     let count = r.u32()? as usize;
-    let mut headers = Vec::with_capacity(count.min(256));
+    let mut headers = HeaderList::with_capacity(count.min(256), 0);
     for _ in 0..count {
-        headers.push((r.text()?, r.text()?));
+        let name = r.text()?;
+        headers.push(name, r.text()?);
     }
     let body_len = r.u64()? as usize;
     let body = r.take(body_len)?.to_vec();
@@ -405,7 +407,7 @@ mod tests {
     fn response(body_len: usize) -> Response {
         Response {
             status: 200,
-            headers: vec![],
+            headers: HeaderList::new(),
             body: vec![b'x'; body_len],
             step: 0,
         }
@@ -558,7 +560,9 @@ mod tests {
         let entry = CachedResponse::new(
             Response {
                 status: 201,
-                headers: h(&[("content-type", "text/event-stream"), ("x-é", "v")]),
+                headers: h(&[("content-type", "text/event-stream"), ("x-é", "v")])
+                    .into_iter()
+                    .collect(),
                 body: b"data: {}\n\n".to_vec(),
                 step: 2,
             },

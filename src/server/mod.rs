@@ -485,13 +485,13 @@ impl Head {
             head.headers
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-                .map(|(_, v)| v.as_str()),
+                .map(|(_, v)| v),
         );
         let mut headers = hyper::HeaderMap::with_capacity(head.headers.len());
         // The values share one buffer (all of them: simpler than filtering
         // twice, and a few bytes): a value made from bytes is a copy, an
         // allocation of its own; a slice of shared ones is not.
-        let mut all = Vec::with_capacity(head.headers.iter().map(|(_, v)| v.len()).sum());
+        let mut all = Vec::with_capacity(head.headers.byte_len());
         for (_, value) in &head.headers {
             all.extend_from_slice(value.as_bytes());
         }
