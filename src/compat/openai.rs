@@ -721,6 +721,11 @@ impl<'a> FastChat<'a> {
             ..ChatRequest::default()
         };
         for Obj(m) in self.messages {
+            if let ("system" | "developer", Some(FastContent::Text(t))) = (&*m.role, &m.content) {
+                // Plain text is the instruction as it is (no parts to join).
+                req.system.push(t.to_string());
+                continue;
+            }
             let parts = fast_parts(m.content)?;
             match &*m.role {
                 "system" | "developer" => {
