@@ -480,10 +480,13 @@ pub fn response_head(
     step: &PlannedStep,
     head: &ureq::http::response::Parts,
 ) -> Response {
+    // Besides the gateway's own headers, room for what the compat layer
+    // adds (content type, provider, model) and `cf-aig-step`.
+    const ADDED_HERE: usize = 4;
     let ours = step.response_headers.iter().chain(&plan.response_headers);
     let mut r = Response {
         status: head.status.as_u16(),
-        headers: convert_headers(&head.headers, ours.clone().count() + 4),
+        headers: convert_headers(&head.headers, ours.clone().count() + ADDED_HERE),
         body: Vec::new(),
         step: step.index,
     };

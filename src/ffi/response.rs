@@ -71,9 +71,10 @@ pub extern "C" fn aigw_response_header(
         let (Ok(r), Ok(name)) = (try_ref!(r), try_str!(name)) else {
             return std::ptr::null();
         };
-        (0..r.headers.len())
-            .filter_map(|i| c_header(&r.headers, i))
-            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+        r.headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|i| c_header(&r.headers, i))
             .map_or(std::ptr::null(), |(_, v)| v.as_ptr())
     })
 }

@@ -88,8 +88,8 @@ impl HeaderList {
     pub fn with_nul(&self, i: usize) -> Option<(&str, &str)> {
         let s = *self.spans.get(i)?;
         Some((
-            &self.text[s.name..=s.name_end],
-            &self.text[s.name_end + 1..=s.value_end],
+            self.slice(s.name, s.name_end + 1),
+            self.slice(s.name_end + 1, s.value_end + 1),
         ))
     }
 

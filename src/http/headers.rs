@@ -82,7 +82,6 @@ pub fn has_header(headers: &[(String, String)], name: &str) -> bool {
     headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
-/// Owned header pairs from literals: the unit tests' way of writing headers.
 /// RFC 9110 `token`: what a method or header name may be made of.
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -107,6 +106,7 @@ pub fn check_header(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Owned header pairs from literals: the unit tests' way of writing headers.
 #[cfg(test)]
 pub(crate) fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
