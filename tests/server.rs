@@ -323,6 +323,42 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
+fn pipelined_requests_are_answered_in_order() {
+    // A whole answer goes out before its call has finished its records; the
+    // next request, already read by then, must still get its own answer.
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock, "");
+    let server = serve(&gw, "{}");
+    let mut s = connect(server.port());
+    let first = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"first"}]}"#;
+    let second = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"second"}]}"#;
+    let mut both = Vec::new();
+    for body in [first, second] {
+        write!(
+            both,
+            "POST /openai/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    }
+    s.write_all(&both).unwrap();
+    for model in ["gpt-4o-mini", "gpt-4o"] {
+        let a = read_answer(&mut s).unwrap();
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.json()["model"], model, "{}", a.text());
+    }
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            let logs: Value = serde_json::from_str(&gw.logs_json(&Default::default())).unwrap();
+            logs.as_array().is_some_and(|a| a.len() == 2)
+        }),
+        "{}",
+        gw.logs_json(&Default::default())
+    );
+    assert_eq!(mock.requests(), 2);
+}
+
+#[test]
 fn one_connection_alternates_streams_and_whole_answers() {
     // A stream moves the connection to another thread; the requests after
     // it are served there, whole or streamed.

@@ -1,7 +1,10 @@
 //! One client connection served on one thread: the thread polls the hyper
 //! connection on a current-thread runtime of its own and, when a request is
 //! ready, runs the blocking gateway call itself, outside the poll. A whole
-//! answer then goes out from the same thread with no hand-off at all.
+//! answer then goes out from the same thread with no hand-off at all, as
+//! soon as its body is complete: the call's log record, metrics, cost and
+//! budget charge follow it, as they follow a stream's last bytes, and the
+//! connection's next request waits for them.
 //!
 //! A streamed answer needs the client side written while the gateway call
 //! blocks: at its first bytes the connection (runtime and all) moves to
@@ -257,6 +260,7 @@ fn call(request: &Request, here: &mut Option<Conn>, shared: &Arc<Shared>) {
         stream_head: None,
         tx: None,
         detached: None,
+        answered: false,
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         shared.gateway.send_stream(request, &mut sink)
@@ -299,6 +303,8 @@ struct ConnSink<'a> {
     tx: Option<mpsc::Sender<Msg>>,
     /// The call, once its connection moved to another thread.
     detached: Option<Detached>,
+    /// An answer went to the slot (it may be out already).
+    answered: bool,
 }
 
 impl ConnSink<'_> {
@@ -312,6 +318,12 @@ impl ConnSink<'_> {
         };
         self.slot
             .answer(Answer::Whole(held.head, Bytes::from(held.body)));
+        self.answered = true;
+        // Out now, from this thread: the rest of the call (its log record,
+        // metrics, cost) need not hold the client back.
+        if let Some(conn) = self.here.as_mut() {
+            conn.poll_now();
+        }
         true
     }
 
@@ -324,6 +336,7 @@ impl ConnSink<'_> {
             let _ = tx.try_send(Msg::Data(Bytes::from(first)));
         }
         self.slot.answer(Answer::Stream(head, rx));
+        self.answered = true;
         self.tx = Some(tx);
         if !more {
             return true;
@@ -363,7 +376,7 @@ impl ConnSink<'_> {
             self.start_stream(held.head, held.body, false);
         }
         let Some(tx) = self.tx.take() else {
-            if self.here.is_some() && !self.slot_answered() {
+            if self.here.is_some() && !self.answered {
                 let e = result.err().unwrap_or_else(|| {
                     Error::new(ErrorKind::Aborted, "the gateway gave no answer")
                 });
@@ -382,10 +395,6 @@ impl ConnSink<'_> {
         } else {
             let _ = tx.blocking_send(last);
         }
-    }
-
-    fn slot_answered(&self) -> bool {
-        lock(&self.slot.state).1.is_some()
     }
 
     fn send(&mut self, msg: Msg) -> bool {

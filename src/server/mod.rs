@@ -421,7 +421,13 @@ async fn handle(
     slot.ask(gateway_request);
     match std::future::poll_fn(|_| slot.poll_answer()).await {
         Answer::Stream(head, rx) => Ok(stream_response(head, ServerBody::channel(rx, guard))),
-        Answer::Whole(head, bytes) => Ok(stream_response(head, ServerBody::bytes(bytes, guard))),
+        Answer::Whole(head, bytes) => {
+            // The whole body is here: nothing upstream is left to cancel
+            // when the client leaves after it (the call only finishes its
+            // records now).
+            guard.cancel = None;
+            Ok(stream_response(head, ServerBody::bytes(bytes, guard)))
+        }
         Answer::Failed(e) => fail(&e, guard),
     }
 }
