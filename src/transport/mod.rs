@@ -88,17 +88,14 @@ impl Upstream {
         // ureq's default chain with our TCP link in place of its own. The
         // proxy link reads the standard *_proxy environment variables via the
         // config's default proxy.
+        let resolver = resolve::CachedResolver::default();
         let agents = (0..shards)
             .map(|_| {
                 let connector =
                     ().chain(ConnectProxyConnector::default())
                         .chain(tcp::CancellableTcpConnector)
                         .chain(RustlsConnector::default());
-                ureq::Agent::with_parts(
-                    agent_config.clone(),
-                    connector,
-                    resolve::LiteralResolver::default(),
-                )
+                ureq::Agent::with_parts(agent_config.clone(), connector, resolver.clone())
             })
             .collect();
         Ok(Upstream { agents })
