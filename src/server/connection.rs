@@ -33,7 +33,7 @@ use crate::http::sse::SseEvent;
 
 use super::body::Msg;
 use super::calls::{Detached, Watch};
-use super::{Head, Shared};
+use super::{Head, Phase, Shared};
 
 /// Chunks in flight between a gateway thread and its connection; a slow
 /// client holds the gateway back after this many (backpressure, not memory).
@@ -146,6 +146,9 @@ struct Conn {
     /// `future` completed in [`Conn::poll_now`] and must not be polled
     /// again.
     ended: bool,
+    /// [`Conn::poll_now`] wrote a whole answer and `future` has waited on
+    /// nothing new since: see `drive`.
+    answered_now: bool,
     slot: Arc<Slot>,
     _permit: OwnedSemaphorePermit,
 }
@@ -192,6 +195,7 @@ pub fn serve(tcp: std::net::TcpStream, shared: Arc<Shared>, permit: OwnedSemapho
             future,
             runtime: Some(runtime),
             ended: false,
+            answered_now: false,
             slot,
             _permit: permit,
         },
@@ -210,8 +214,17 @@ fn drive(mut conn: Conn, shared: &Arc<Shared>) {
             break;
         }
         let (future, slot) = (&mut conn.future, &conn.slot);
+        // After a whole answer went out from `poll_now`, the connection
+        // waits on its socket, its timers and the server's phase, and the
+        // first two wake it only from inside this `block_on`: polling it
+        // at once again would do nothing but cost a poll per request. A
+        // phase change is the one wake that can come from elsewhere, so
+        // the skip is decided inside the poll, where a later change still
+        // wakes it.
+        let mut skip = std::mem::take(&mut conn.answered_now);
         let request = runtime.block_on(std::future::poll_fn(|cx| {
-            if future.as_mut().poll(cx).is_ready() {
+            let skipped = std::mem::take(&mut skip) && *shared.phase.borrow() == Phase::Running;
+            if !skipped && future.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(None);
             }
             match slot.take_request() {
@@ -322,7 +335,7 @@ impl ConnSink<'_> {
         // Out now, from this thread: the rest of the call (its log record,
         // metrics, cost) need not hold the client back.
         if let Some(conn) = self.here.as_mut() {
-            conn.poll_now();
+            conn.answered_now = conn.poll_now();
         }
         true
     }
