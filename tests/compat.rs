@@ -2,7 +2,7 @@
 //! Gemini and OpenAI dialects (which validate what they receive).
 //!
 //! With `AIGW_COMPAT_SAMPLES=DIR` set, the translated bodies and streams are
-//! also written there, for tests/compat/check_sdk_types.py to parse with the
+//! also written there, for tests/compat/sdk_check.py to parse with the
 //! official SDKs' own types.
 
 use aigw::log::LogFilter;

@@ -6,8 +6,9 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::hub::{
-    ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, Str, TokenUsage,
-    Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id, write_str, write_u64,
+    ChatRequest, ChatResponse, Delta, Finish, Message, Part, ResponseFormat, Role, Str, Text,
+    TokenUsage, Tool, ToolCall, ToolChoice, check_tool_name, obj, opt_f64, synth_id, write_str,
+    write_text, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
@@ -38,23 +39,22 @@ const MESSAGES_FIELDS: &[&str] = &[
     "metadata",
 ];
 
-fn text_of_blocks(v: &Value, what: &str) -> R<String> {
+fn text_of_blocks(v: &Value, what: &str) -> R<Text> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(Text::new(s)),
         Value::Array(items) => {
             let mut out = Vec::new();
             for (i, b) in items.iter().enumerate() {
                 match b.get("type").and_then(Value::as_str) {
-                    Some("text") => out.push(
+                    Some("text") => out.push(Text::new(
                         b.get("text")
                             .and_then(Value::as_str)
-                            .ok_or(format!("{what}[{i}]: missing text"))?
-                            .to_string(),
-                    ),
+                            .ok_or(format!("{what}[{i}]: missing text"))?,
+                    )),
                     _ => return Err(format!("{what}[{i}]: only text blocks are translated here")),
                 }
             }
-            Ok(out.join("\n"))
+            Ok(Text::join(&out, "\n"))
         }
         _ => Err(format!(
             "{what} must be a string or an array of text blocks"
@@ -170,7 +170,7 @@ pub fn parse_messages_request(body: &Value, model: &str) -> R<ChatRequest> {
                             .into(),
                     );
                     let text = match b.get("content") {
-                        None | Some(Value::Null) => String::new(),
+                        None | Some(Value::Null) => Text::default(),
                         Some(c) => text_of_blocks(c, &format!("{bw}.content"))?,
                     };
                     t.parts.push(Part::Text(text));
@@ -311,11 +311,12 @@ pub fn build_request(req: &ChatRequest) -> R<String> {
         .iter()
         .flat_map(|m| m.parts.iter())
         .map(|p| match p {
-            Part::Text(t) | Part::ImageUrl(t) => t.len(),
+            Part::Text(t) => t.len(),
+            Part::ImageUrl(u) => u.len(),
             Part::Image { data, .. } => data.len(),
         })
         .sum::<usize>()
-        + req.system.iter().map(String::len).sum::<usize>();
+        + req.system.iter().map(Text::len).sum::<usize>();
     let mut s = String::with_capacity(size + size / 8 + 256);
     s.push_str("{\"model\":");
     write_str(&mut s, &req.model);
@@ -340,7 +341,7 @@ pub fn build_request(req: &ChatRequest) -> R<String> {
             s.push_str("{\"type\":\"tool_result\",\"tool_use_id\":");
             write_str(&mut s, m.tool_call_id.as_deref().unwrap_or_default());
             s.push_str(",\"content\":");
-            write_str(&mut s, &m.text());
+            write_text(&mut s, &m.text());
             s.push('}');
             continue;
         }
@@ -356,7 +357,7 @@ pub fn build_request(req: &ChatRequest) -> R<String> {
                 Part::Text(t) => {
                     sep(&mut s);
                     s.push_str("{\"type\":\"text\",\"text\":");
-                    write_str(&mut s, t);
+                    write_text(&mut s, t);
                 }
                 Part::Image { media_type, data } => {
                     sep(&mut s);
@@ -401,15 +402,15 @@ pub fn build_request(req: &ChatRequest) -> R<String> {
     s.push(']');
     let json_object = req.response_format == Some(ResponseFormat::JsonObject);
     if !req.system.is_empty() || json_object {
-        let mut system = req.system.join("\n\n");
+        let mut system = Text::join(&req.system, "\n\n");
         if json_object {
             if !system.is_empty() {
-                system.push_str("\n\n");
+                system.push_plain("\n\n");
             }
-            system.push_str(JSON_OBJECT_INSTRUCTION);
+            system.push_plain(JSON_OBJECT_INSTRUCTION);
         }
         s.push_str(",\"system\":");
-        write_str(&mut s, &system);
+        write_text(&mut s, &system);
     }
     let schema_tool = match &req.response_format {
         Some(ResponseFormat::JsonSchema { name, schema }) => Some((name, schema)),
@@ -542,8 +543,7 @@ struct WireMessage<'a> {
 struct WireBlock<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
-    #[serde(borrow, default)]
-    text: Str<'a>,
+    text: Option<Text>,
     #[serde(borrow, default)]
     id: Str<'a>,
     #[serde(borrow, default)]
@@ -580,6 +580,11 @@ impl WireUsage {
 /// A string or null, as `Str` reads it.
 fn scan_str<'a>(sc: &mut Scan<'a>) -> Option<Str<'a>> {
     sc.opt(Scan::string).map(Str)
+}
+
+/// A text or null, as `Option<Text>` reads it (kept escaped).
+fn scan_text(sc: &mut Scan<'_>) -> Option<Option<Text>> {
+    sc.opt(|sc| sc.raw_string().map(Text::from_json))
 }
 
 impl<'a> WireMessage<'a> {
@@ -663,7 +668,7 @@ fn scan_block<'a>(sc: &mut Scan<'a>) -> Option<WireBlock<'a>> {
     let mut seen = 0u32;
     let mut b = WireBlock {
         kind: Str(None),
-        text: Str(None),
+        text: None,
         id: Str(None),
         name: Str(None),
         input: None,
@@ -676,7 +681,7 @@ fn scan_block<'a>(sc: &mut Scan<'a>) -> Option<WireBlock<'a>> {
             }
             "text" => {
                 once(&mut seen, 1)?;
-                b.text = scan_str(sc)?;
+                b.text = scan_text(sc)?;
             }
             "id" => {
                 once(&mut seen, 2)?;
@@ -729,23 +734,23 @@ pub fn decode_response(body: &[u8], json_tool: Option<&str>) -> R<ChatResponse> 
         return Err("the body is not a message".into());
     }
     let content = v.content.ok_or("the message has no content array")?;
-    let mut text: Option<String> = None;
+    let mut text: Option<Text> = None;
     let mut tool_calls = Vec::new();
     let mut finish = finish_of(v.stop_reason.as_deref());
     for b in content {
         match b.kind.as_deref() {
             Some("text") => {
-                let t = b.text.0.unwrap_or_default();
+                let t = b.text.unwrap_or_default();
                 match &mut text {
-                    Some(all) => all.push_str(&t),
-                    None => text = Some(t.into_owned()),
+                    Some(all) => all.push(&t),
+                    None => text = Some(t),
                 }
             }
             Some("tool_use") => {
                 let name = b.name.as_deref().ok_or("a tool_use block has no name")?;
                 if Some(name) == json_tool {
-                    text.get_or_insert_with(String::new)
-                        .push_str(&input_text(b.input));
+                    text.get_or_insert_with(Text::default)
+                        .push_plain(&input_text(b.input));
                     finish = Finish::Stop;
                     continue;
                 }
@@ -861,8 +866,7 @@ struct WireEvent<'a> {
 struct WireDelta<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
-    #[serde(borrow, default)]
-    text: Str<'a>,
+    text: Option<Text>,
     #[serde(borrow, default)]
     partial_json: Str<'a>,
     #[serde(borrow, default)]
@@ -933,7 +937,7 @@ fn scan_delta<'a>(sc: &mut Scan<'a>) -> Option<WireDelta<'a>> {
     let mut seen = 0u32;
     let mut d = WireDelta {
         kind: Str(None),
-        text: Str(None),
+        text: None,
         partial_json: Str(None),
         stop_reason: Str(None),
         stop_sequence: Str(None),
@@ -941,7 +945,11 @@ fn scan_delta<'a>(sc: &mut Scan<'a>) -> Option<WireDelta<'a>> {
     sc.object(|sc, key| {
         let (bit, slot) = match key {
             "type" => (0, &mut d.kind),
-            "text" => (1, &mut d.text),
+            "text" => {
+                once(&mut seen, 1)?;
+                d.text = scan_text(sc)?;
+                return Some(());
+            }
             "partial_json" => (2, &mut d.partial_json),
             "stop_reason" => (3, &mut d.stop_reason),
             "stop_sequence" => (4, &mut d.stop_sequence),
@@ -981,7 +989,7 @@ impl StreamDecoder for EventDecoder {
         }
         if let Some(text) = quick_text_delta(&ev.data) {
             if !text.is_empty() {
-                out.push(Delta::Text(text.into()));
+                out.push(Delta::Text(Text::from_json(text)));
             }
             return Ok(());
         }
@@ -1038,9 +1046,8 @@ impl StreamDecoder for EventDecoder {
                 let Some(d) = v.delta else { return Ok(()) };
                 match d.kind.as_deref() {
                     Some("text_delta") => {
-                        let t = d.text.as_deref().unwrap_or_default();
-                        if !t.is_empty() {
-                            out.push(Delta::Text(t.into()));
+                        if let Some(t) = d.text.filter(|t| !t.is_empty()) {
+                            out.push(Delta::Text(t));
                         }
                     }
                     Some("input_json_delta") => {
@@ -1244,6 +1251,60 @@ impl StreamEncoder for EventEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind of escape, written by a caller or a provider, as JSON
+    /// text and as the text it stands for.
+    const ESCAPED: &str = r#"a \u00e9 é \ud83d\ude00 \"q\" \\ \/ \n\t\u0001 \b\f\r end"#;
+    const PLAIN: &str = "a é é 😀 \"q\" \\ / \n\t\u{1} \u{8}\u{c}\r end";
+
+    #[test]
+    fn escaped_texts_reach_the_messages_request_as_written() {
+        let body = format!(
+            r#"{{"model":"anthropic/m","max_tokens":9,"messages":[{{"role":"system","content":"{ESCAPED}"}},{{"role":"user","content":"{ESCAPED}"}},{{"role":"assistant","content":[{{"type":"text","text":"{ESCAPED}"}}]}},{{"role":"user","content":"x"}}]}}"#
+        );
+        let req = super::super::openai::FastChat::read(body.as_bytes())
+            .and_then(|f| f.into_request("m"))
+            .expect("the fast path reads it");
+        let sent: Value = serde_json::from_str(&build_request(&req).unwrap()).unwrap();
+        assert_eq!(sent["system"], PLAIN);
+        assert_eq!(sent["messages"][0]["content"][0]["text"], PLAIN);
+        assert_eq!(sent["messages"][1]["content"][0]["text"], PLAIN);
+        // Copied, not decoded and escaped again.
+        let sent = build_request(&req).unwrap();
+        assert!(sent.contains(ESCAPED), "{sent}");
+    }
+
+    #[test]
+    fn escaped_answer_texts_reach_the_chat_completion_as_written() {
+        let body = format!(
+            r#"{{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{{"type":"text","text":"{ESCAPED}"}},{{"type":"text","text":"!"}}],"stop_reason":"end_turn","usage":{{"input_tokens":1,"output_tokens":2}}}}"#
+        );
+        let hub = decode_response(body.as_bytes(), None).unwrap();
+        assert_eq!(hub.text.as_ref().unwrap().plain(), format!("{PLAIN}!"));
+        let out = super::super::openai::encode_response(&hub);
+        assert!(out.contains(&format!("{ESCAPED}!")), "{out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], format!("{PLAIN}!"));
+
+        let mut dec = EventDecoder::new(None);
+        let mut deltas = Vec::new();
+        let data = format!(
+            r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{ESCAPED}"}}}}"#
+        );
+        let ev = SseEvent {
+            event: "content_block_delta".into(),
+            data: data.into(),
+            id: "".into(),
+        };
+        dec.event(&ev, &mut deltas).unwrap();
+        match &deltas[..] {
+            [Delta::Text(t)] => {
+                assert_eq!(t.as_json(), ESCAPED);
+                assert_eq!(t.plain(), PLAIN);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     /// Where the scanner reads an answer, serde reads it alike.
     fn scan_agrees(body: impl AsRef<[u8]>) -> bool {
@@ -1491,7 +1552,7 @@ mod tests {
             assert_eq!(v.kind.as_deref(), Some("content_block_delta"));
             let d = v.delta.unwrap();
             assert_eq!(d.kind.as_deref(), Some("text_delta"));
-            assert_eq!(d.text.as_deref(), Some(text));
+            assert_eq!(d.text.unwrap(), text);
         }
         // Other spellings (and broken JSON) are left to serde.
         for data in [

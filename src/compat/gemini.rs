@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::StreamDecoder;
 use super::hub::{
-    ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Part, ResponseFormat, Role, TokenUsage,
-    ToolCall, ToolChoice, synth_id, unix_now,
+    ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Part, ResponseFormat, Role, Text,
+    TokenUsage, ToolCall, ToolChoice, synth_id, unix_now,
 };
 use crate::http::sse::SseEvent;
 
@@ -144,6 +144,7 @@ pub fn build_request(req: &ChatRequest) -> R<Value> {
                     format!("messages[{i}]: tool_call_id {id:?} answers no earlier tool call")
                 })?;
             let text = m.text();
+            let text = text.plain();
             let response = match serde_json::from_str::<Value>(&text) {
                 Ok(v @ Value::Object(_)) => v,
                 Ok(v) => json!({"result": v}),
@@ -167,7 +168,7 @@ pub fn build_request(req: &ChatRequest) -> R<Value> {
     }
     let mut body = json!({"contents": contents});
     if !req.system.is_empty() {
-        body["systemInstruction"] = json!({"parts": [{"text": req.system.join("\n\n")}]});
+        body["systemInstruction"] = json!({"parts": [{"text": Text::join(&req.system, "\n\n")}]});
     }
     if !req.tools.is_empty() {
         let decls: Vec<Value> = req
@@ -269,7 +270,7 @@ pub fn decode_response(v: &Value) -> R<ChatResponse> {
         .get("candidates")
         .and_then(Value::as_array)
         .and_then(|c| c.first());
-    let mut text: Option<String> = None;
+    let mut text: Option<Text> = None;
     let mut tool_calls = Vec::new();
     let finish;
     match cand {
@@ -280,7 +281,7 @@ pub fn decode_response(v: &Value) -> R<ChatResponse> {
                     continue;
                 }
                 if let Some(t) = p.get("text").and_then(Value::as_str) {
-                    text.get_or_insert_with(String::new).push_str(t);
+                    text.get_or_insert_with(Text::default).push_plain(t);
                 }
                 if let Some(fc) = p.get("functionCall") {
                     tool_calls.push(ToolCall {

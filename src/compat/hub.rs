@@ -15,7 +15,7 @@ pub struct ChatRequest {
     /// The provider's own model name (the `{provider}/` prefix stripped).
     pub model: String,
     /// System and developer instructions, in order.
-    pub system: Vec<String>,
+    pub system: Vec<Text>,
     pub messages: Vec<Message>,
     pub tools: Vec<Tool>,
     pub tool_choice: Option<ToolChoice>,
@@ -63,12 +63,12 @@ impl Message {
         }
     }
 
-    /// The text parts joined, for places that take plain text.
-    pub fn text(&self) -> String {
-        let mut out = String::new();
+    /// The text parts joined, for places that take one text.
+    pub fn text(&self) -> Text {
+        let mut out = Text::default();
         for p in &self.parts {
             if let Part::Text(t) = p {
-                out.push_str(t);
+                out.push(t);
             }
         }
         out
@@ -77,7 +77,7 @@ impl Message {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
-    Text(String),
+    Text(Text),
     /// An inline image: its media type and base64 data.
     Image {
         media_type: String,
@@ -85,6 +85,139 @@ pub enum Part {
     },
     /// An image by URL (http or https).
     ImageUrl(String),
+}
+
+/// A text as a JSON string holds it: escaped, without its quotes. Every
+/// dialect is JSON, so a text read from one (checked as JSON checks it) is
+/// written to another as it came, never decoded and escaped again: messages
+/// and answers, the long strings of a request and its response, are copied.
+#[derive(Clone, Default)]
+pub struct Text(String);
+
+impl Text {
+    /// The text `plain`, escaped.
+    pub fn new(plain: &str) -> Text {
+        let mut t = Text(String::with_capacity(plain.len()));
+        t.push_plain(plain);
+        t
+    }
+
+    /// A text already escaped, as [`Scan::raw_string`] gives it (or any
+    /// text with no `"`, `\` or control character).
+    ///
+    /// [`Scan::raw_string`]: crate::json::scan::Scan::raw_string
+    pub fn from_json(escaped: &str) -> Text {
+        debug_assert!(serde_json::from_str::<String>(&format!("\"{escaped}\"")).is_ok());
+        Text(escaped.to_owned())
+    }
+
+    /// The text as JSON writes it inside quotes.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    /// The text itself, decoded where it holds an escape.
+    pub fn plain(&self) -> Cow<'_, str> {
+        if !self.0.contains('\\') {
+            return Cow::Borrowed(&self.0);
+        }
+        let mut quoted = String::with_capacity(self.0.len() + 2);
+        quoted.push('"');
+        quoted.push_str(&self.0);
+        quoted.push('"');
+        // Always a valid JSON string (see `from_json`); never fails.
+        Cow::Owned(serde_json::from_str(&quoted).unwrap_or_default())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Its length escaped, which is what writing it adds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn push(&mut self, t: &Text) {
+        self.0.push_str(&t.0);
+    }
+
+    pub fn push_plain(&mut self, plain: &str) {
+        write_escaped(&mut self.0, plain);
+    }
+
+    /// `texts` joined by the plain text `sep`.
+    pub fn join(texts: &[Text], sep: &str) -> Text {
+        let mut out = Text::default();
+        for (i, t) in texts.iter().enumerate() {
+            if i > 0 {
+                out.push_plain(sep);
+            }
+            out.push(t);
+        }
+        out
+    }
+}
+
+impl From<&str> for Text {
+    fn from(plain: &str) -> Text {
+        Text::new(plain)
+    }
+}
+
+impl From<String> for Text {
+    fn from(plain: String) -> Text {
+        Text::new(&plain)
+    }
+}
+
+/// Equal texts, however each was escaped (`\u00e9` and `é` alike).
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.0 == other.0 || self.plain() == other.plain()
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.plain() == *other
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.plain(), f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.plain())
+    }
+}
+
+/// As the plain string (the `Value` writers' `json!` takes it so).
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.plain())
+    }
+}
+
+/// From a JSON string (serde's readers, where the scanner gave up).
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text::new(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,7 +280,7 @@ pub struct ChatResponse {
     pub id: String,
     pub model: String,
     pub created: u64,
-    pub text: Option<String>,
+    pub text: Option<Text>,
     pub tool_calls: Vec<ToolCall>,
     pub finish: Finish,
     /// The stop sequence that ended the answer, when one did.
@@ -163,7 +296,7 @@ pub enum Delta {
         id: String,
         model: String,
     },
-    Text(String),
+    Text(Text),
     /// A tool call began: `index` counts tool calls from 0 in order of appearance.
     ToolStart {
         index: usize,
@@ -393,11 +526,26 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
 
 /// Appends `s` as a JSON string (quoted, escaped): the writers of the hot
 /// paths (answers, stream events) write their JSON text directly instead of
-/// building a `Value` tree to serialise. Runs of bytes that need no escape
-/// (nearly all of a text) are found a word at a time and copied whole.
+/// building a `Value` tree to serialise.
 pub fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
+    write_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends a text as a JSON string: as it is held, quoted.
+pub fn write_text(out: &mut String, t: &Text) {
+    out.reserve(t.len() + 2);
+    out.push('"');
+    out.push_str(t.as_json());
+    out.push('"');
+}
+
+/// Appends `s` escaped as inside a JSON string. Runs of bytes that need no
+/// escape (nearly all of a text) are found a block at a time and copied
+/// whole.
+fn write_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
@@ -424,7 +572,6 @@ pub fn write_str(out: &mut String, s: &str) {
         start = i;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Appends `s` as a JSON string, or `null`.
@@ -509,6 +656,28 @@ mod tests {
             assert_eq!(out, serde_json::to_string(s).unwrap());
             assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
         }
+    }
+
+    #[test]
+    fn texts_are_held_escaped_and_compare_by_what_they_say() {
+        let t = Text::new("q\"\\\n é");
+        assert_eq!(t.as_json(), r#"q\"\\\n é"#);
+        assert_eq!(t.plain(), "q\"\\\n é");
+        let mut out = String::new();
+        write_text(&mut out, &t);
+        assert_eq!(out, serde_json::to_string("q\"\\\n é").unwrap());
+        // Another spelling of the same text is the same text.
+        let other = Text::from_json(r#"q\u0022\\\n \u00e9"#);
+        assert_eq!(other, t);
+        assert_ne!(Text::from_json("q"), t);
+        assert_eq!(format!("{other:?}"), format!("{:?}", "q\"\\\n é"));
+        assert_eq!(serde_json::to_value(&other).unwrap(), "q\"\\\n é");
+        let joined = Text::join(&[Text::new("a"), other], "\n\n");
+        assert_eq!(joined.as_json(), r#"a\n\nq\u0022\\\n \u00e9"#);
+        let read: Vec<Option<Text>> = serde_json::from_str(r#"["x\ty", null]"#).unwrap();
+        assert_eq!(read[0].as_ref().unwrap().as_json(), r#"x\ty"#);
+        assert!(read[1].is_none());
+        assert!(serde_json::from_str::<Text>("1").is_err());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::hub::{
     ChatRequest, ChatResponse, Delta, EmbedRequest, Finish, Message, Obj, Part, ResponseFormat,
-    Role, Str, TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj,
-    opt_bool, opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_u64,
+    Role, Str, Text, TokenUsage, Tool, ToolCall, ToolChoice, check_arguments, check_tool_name, obj,
+    opt_bool, opt_f64, opt_u64, unix_now, write_opt_str, write_str, write_text, write_u64,
 };
 use super::{OutEvent, StreamDecoder, StreamEncoder};
 use crate::http::sse::SseEvent;
@@ -190,19 +190,18 @@ fn parse_tool(t: &Value, i: usize) -> R<Tool> {
 fn parse_parts(content: &Value, what: &str, images: bool) -> R<Vec<Part>> {
     match content {
         Value::Null => Ok(Vec::new()),
-        Value::String(s) => Ok(vec![Part::Text(s.clone())]),
+        Value::String(s) => Ok(vec![Part::Text(Text::new(s))]),
         Value::Array(items) => {
             let mut parts = Vec::new();
             for (j, p) in items.iter().enumerate() {
                 let pw = format!("{what}.content[{j}]");
                 let p = obj(p, &pw)?;
                 match p.get("type").and_then(Value::as_str) {
-                    Some("text") => parts.push(Part::Text(
+                    Some("text") => parts.push(Part::Text(Text::new(
                         p.get("text")
                             .and_then(Value::as_str)
-                            .ok_or(format!("{pw}: missing text"))?
-                            .to_string(),
-                    )),
+                            .ok_or(format!("{pw}: missing text"))?,
+                    ))),
                     Some("image_url") if images => {
                         let url = p
                             .get("image_url")
@@ -354,8 +353,7 @@ struct FastMessage<'a> {
 struct FastPart<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: Str<'a>,
-    #[serde(borrow, default)]
-    text: Str<'a>,
+    text: Option<Text>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -382,7 +380,7 @@ struct FastStreamOptions {
 /// A message's `content`: a string or an array of parts.
 #[derive(Debug)]
 enum FastContent<'a> {
-    Text(Cow<'a, str>),
+    Text(Text),
     Parts(Vec<Obj<FastPart<'a>>>),
 }
 
@@ -394,14 +392,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for FastContent<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or an array of parts")
             }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(FastContent::Text(Cow::Borrowed(v)))
-            }
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(FastContent::Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(FastContent::Text(Cow::Owned(v)))
+                Ok(FastContent::Text(Text::new(v)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut parts = Vec::new();
@@ -466,7 +458,9 @@ fn scan_message<'a>(sc: &mut Scan<'a>) -> Option<FastMessage<'a>> {
                 once(&mut seen, 1)?;
                 m.content = sc.opt(|sc| {
                     if sc.peek() == Some(b'"') {
-                        return sc.string().map(FastContent::Text);
+                        return sc
+                            .raw_string()
+                            .map(|t| FastContent::Text(Text::from_json(t)));
                     }
                     let mut parts = Vec::new();
                     sc.array(|sc| {
@@ -504,7 +498,7 @@ fn scan_part<'a>(sc: &mut Scan<'a>) -> Option<FastPart<'a>> {
         0u32,
         FastPart {
             kind: Str(None),
-            text: Str(None),
+            text: None,
         },
     );
     sc.object(|sc, key| match key {
@@ -515,7 +509,7 @@ fn scan_part<'a>(sc: &mut Scan<'a>) -> Option<FastPart<'a>> {
         }
         "text" => {
             once(&mut seen, 1)?;
-            p.text = scan_str(sc)?;
+            p.text = sc.opt(|sc| sc.raw_string().map(Text::from_json))?;
             Some(())
         }
         _ => sc.skip(),
@@ -573,11 +567,11 @@ fn scan_call<'a>(sc: &mut Scan<'a>) -> Option<FastCall<'a>> {
 fn fast_parts(content: Option<FastContent>) -> Option<Vec<Part>> {
     match content {
         None => Some(Vec::new()),
-        Some(FastContent::Text(t)) => Some(vec![Part::Text(t.into_owned())]),
+        Some(FastContent::Text(t)) => Some(vec![Part::Text(t)]),
         Some(FastContent::Parts(parts)) => parts
             .into_iter()
-            .map(|Obj(p)| match (p.kind.as_deref(), p.text.0) {
-                (Some("text"), Some(t)) => Some(Part::Text(t.into_owned())),
+            .map(|Obj(p)| match (p.kind.as_deref(), p.text) {
+                (Some("text"), Some(t)) => Some(Part::Text(t)),
                 _ => None,
             })
             .collect(),
@@ -721,12 +715,15 @@ impl<'a> FastChat<'a> {
             ..ChatRequest::default()
         };
         for Obj(m) in self.messages {
-            if let ("system" | "developer", Some(FastContent::Text(t))) = (&*m.role, &m.content) {
-                // Plain text is the instruction as it is (no parts to join).
-                req.system.push(t.to_string());
-                continue;
-            }
-            let parts = fast_parts(m.content)?;
+            let content = match (&*m.role, m.content) {
+                ("system" | "developer", Some(FastContent::Text(t))) => {
+                    // Plain text is the instruction as it is (no parts to join).
+                    req.system.push(t);
+                    continue;
+                }
+                (_, content) => content,
+            };
+            let parts = fast_parts(content)?;
             match &*m.role {
                 "system" | "developer" => {
                     let mut msg = Message::new(Role::User);
@@ -969,7 +966,7 @@ pub fn decode_response(v: &Value) -> R<ChatResponse> {
             .get("created")
             .and_then(Value::as_u64)
             .unwrap_or_else(unix_now),
-        text: msg.get("content").and_then(Value::as_str).map(String::from),
+        text: msg.get("content").and_then(Value::as_str).map(Text::new),
         tool_calls,
         finish: finish_of(choice.get("finish_reason").and_then(Value::as_str)),
         stop_sequence: None,
@@ -993,7 +990,7 @@ fn write_usage(s: &mut String, u: &TokenUsage) {
 /// Writes the hub answer as an OpenAI chat.completion body (JSON text,
 /// written directly into one buffer sized for it).
 pub fn encode_response(r: &ChatResponse) -> String {
-    let text_len = r.text.as_ref().map_or(0, String::len);
+    let text_len = r.text.as_ref().map_or(0, Text::len);
     let calls_len: usize = r
         .tool_calls
         .iter()
@@ -1007,7 +1004,10 @@ pub fn encode_response(r: &ChatResponse) -> String {
     s.push_str(",\"model\":");
     write_str(&mut s, &r.model);
     s.push_str(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    write_opt_str(&mut s, r.text.as_deref());
+    match &r.text {
+        Some(t) => write_text(&mut s, t),
+        None => s.push_str("null"),
+    }
     s.push_str(",\"refusal\":null");
     if !r.tool_calls.is_empty() {
         s.push_str(",\"tool_calls\":[");
@@ -1093,7 +1093,7 @@ impl StreamDecoder for ChunkDecoder {
             let delta = choice.get("delta").unwrap_or(&Value::Null);
             if let Some(t) = delta.get("content").and_then(Value::as_str) {
                 if !t.is_empty() {
-                    out.push(Delta::Text(t.to_string()));
+                    out.push(Delta::Text(Text::new(t)));
                 }
             }
             if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
@@ -1230,7 +1230,7 @@ impl StreamEncoder for ChunkEncoder {
                 self.start(out);
                 out.push(self.chunk(None, |s| {
                     s.push_str("{\"content\":");
-                    write_str(s, t);
+                    write_text(s, t);
                     s.push('}');
                 }));
             }

@@ -39,15 +39,16 @@ impl<'a> Scan<'a> {
         self.b
     }
 
-    /// The text of `b[from..to]`, a range `string` has found to be all
-    /// ASCII or checked as UTF-8.
+    /// The text of `b[from..to]`, a range `string` (or `raw_string`) has
+    /// found to be all ASCII or checked as UTF-8.
     #[inline]
     fn text(&self, from: usize, to: usize) -> &'a str {
         let run = &self.b[from..to];
         debug_assert!(std::str::from_utf8(run).is_ok());
-        // SAFETY: `string` passes only ranges that `plain_run::<true>` found
-        // to hold no byte of 0x80 or above, or that lie within a range it
-        // checked with `str::from_utf8`; both are UTF-8.
+        // SAFETY: `string` and `raw_string` pass only ranges that
+        // `walk_string` walked: runs `plain_run::<true>` found to hold no
+        // byte of 0x80 or above, ASCII escapes, and ranges it checked with
+        // `str::from_utf8`; all are UTF-8.
         unsafe { std::str::from_utf8_unchecked(run) }
     }
 
@@ -246,6 +247,19 @@ impl<'a> Scan<'a> {
         let (_, end) = self.walk_string(self.i, |_, _, _| {})?;
         self.i = end + 1;
         Some(())
+    }
+
+    /// A string's text as written (escapes kept, quotes dropped), checked
+    /// exactly as [`Scan::string`] checks it but not decoded: for a text
+    /// that goes into JSON again as it is.
+    pub fn raw_string(&mut self) -> Option<&'a str> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.i;
+        let (_, end) = self.walk_string(start, |_, _, _| {})?;
+        self.i = end + 1;
+        Some(self.text(start, end))
     }
 
     fn hex4(&self, i: usize) -> Option<u32> {
