@@ -484,9 +484,11 @@ pub fn response_head(
     // adds (content type, provider, model) and `cf-aig-step`.
     const ADDED_HERE: usize = 4;
     let ours = step.response_headers.iter().chain(&plan.response_headers);
+    // A translated answer's length and type are the compat layer's to set.
+    let skip = |name: &str| step.compat.is_some() && crate::compat::CompatStep::sets_header(name);
     let mut r = Response {
         status: head.status.as_u16(),
-        headers: convert_headers(&head.headers, ours.clone().count() + ADDED_HERE),
+        headers: convert_headers(&head.headers, ours.clone().count() + ADDED_HERE, skip),
         body: Vec::new(),
         step: step.index,
     };
@@ -501,17 +503,23 @@ pub fn response_head(
     r
 }
 
-/// Header names and values as text, with room for `more` headers; a value
-/// that is not UTF-8 is converted lossily (C callers get a NUL-terminated
-/// string either way).
-pub fn convert_headers(headers: &ureq::http::HeaderMap, more: usize) -> HeaderList {
+/// Header names and values as text, with room for `more` headers, leaving
+/// out those `skip` names (lowercase); a value that is not UTF-8 is
+/// converted lossily (C callers get a NUL-terminated string either way).
+pub fn convert_headers(
+    headers: &ureq::http::HeaderMap,
+    more: usize,
+    skip: impl Fn(&str) -> bool,
+) -> HeaderList {
     let bytes: usize = headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len())
         .sum();
     let mut list = HeaderList::with_capacity(headers.len() + more, bytes + 64 * more);
     for (n, v) in headers {
-        list.push(n.as_str(), &crate::http::text(v.as_bytes()));
+        if !skip(n.as_str()) {
+            list.push(n.as_str(), &crate::http::text(v.as_bytes()));
+        }
     }
     list
 }

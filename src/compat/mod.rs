@@ -50,8 +50,9 @@ impl Caller {
     /// The unified endpoint a gateway path names, if it names one.
     pub fn for_path(path: &str) -> Option<Caller> {
         let path = path.trim_start_matches('/');
-        let path = path.split('?').next().unwrap_or("");
-        Caller::for_endpoint(path.strip_prefix("compat/")?)
+        // A byte loop: `split('?')`'s searcher costs more on a path this short.
+        let end = path.bytes().position(|b| b == b'?').unwrap_or(path.len());
+        Caller::for_endpoint(path[..end].strip_prefix("compat/")?)
     }
 
     /// A unified endpoint by name (also the `endpoint` of a Universal
@@ -583,13 +584,18 @@ impl CompatStep {
         }
     }
 
-    /// The head as the caller sees it: the caller's content type, no stale
-    /// length, and the provider and model that served.
+    /// The upstream headers a translated answer replaces (its length and
+    /// type: the body is another one), left out of its head. `name` is
+    /// lowercase, as HTTP header maps hold names.
+    pub fn sets_header(name: &str) -> bool {
+        name == "content-length" || name == "content-type"
+    }
+
+    /// The head as the caller sees it, its upstream headers read without
+    /// those [`CompatStep::sets_header`] names: the caller's content type
+    /// and the provider and model that served.
     pub fn adjust_head(&self, head: &mut Response) {
         let success = head.is_success();
-        head.headers.retain(|n, _| {
-            !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("content-type")
-        });
         let ct = if success && self.stream {
             "text/event-stream"
         } else {

@@ -712,6 +712,7 @@ impl<'a> FastChat<'a> {
         }
         let mut req = ChatRequest {
             model: model.to_string(),
+            messages: Vec::with_capacity(self.messages.len()),
             ..ChatRequest::default()
         };
         for Obj(m) in self.messages {

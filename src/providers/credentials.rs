@@ -65,7 +65,11 @@ fn query_has_key(url: &str) -> bool {
 pub fn deliver(provider: &str, key: &str, headers: &mut Vec<(String, String)>) {
     let h = credential_header(provider);
     headers.retain(|(n, _)| !n.eq_ignore_ascii_case(h.name));
-    headers.push((h.name.to_string(), format!("{}{key}", h.prefix)));
+    // Two pushes, not `format!`: this runs on every unified request.
+    let mut value = String::with_capacity(h.prefix.len() + key.len());
+    value.push_str(h.prefix);
+    value.push_str(key);
+    headers.push((h.name.to_string(), value));
 }
 
 /// Adds the headers `provider` requires that the caller did not set.
