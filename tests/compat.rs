@@ -86,6 +86,7 @@ fn chat_to_anthropic_plain_with_cache_usage() {
 
     let up = mock.last_request().unwrap();
     assert_eq!(up.target, "/v1/messages");
+    assert_eq!(up.header("content-type"), Some("application/json"));
     assert_eq!(up.header("x-api-key"), Some("sk-caller-key"));
     assert_eq!(up.header("authorization"), None);
     assert_eq!(up.header("anthropic-version"), Some("2023-06-01"));
@@ -116,6 +117,34 @@ fn chat_to_anthropic_plain_with_cache_usage() {
         v["usage"]["total_tokens"].as_u64().unwrap(),
         input + v["usage"]["completion_tokens"].as_u64().unwrap()
     );
+}
+
+#[test]
+fn the_upstream_request_carries_one_json_content_type() {
+    let mock = MockServer::start().unwrap();
+    let gw = gateway(&mock);
+    for sent in [
+        "application/json",
+        "text/plain",
+        "application/json; charset=latin1",
+    ] {
+        let r = gw
+            .send(&request(
+                "compat/chat/completions",
+                &chat("anthropic/claude-3-5-haiku", json!({})),
+                &[("Content-Type", sent), ("content-type", "text/x-second")],
+            ))
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let up = mock.last_request().unwrap();
+        let types: Vec<&str> = up
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(types, ["application/json"], "caller sent {sent}");
+    }
 }
 
 #[test]

@@ -410,18 +410,25 @@ pub fn plan_step(
     };
 
     // The caller's credential goes in the provider's own header.
-    headers.retain(|(n, _)| {
+    // The body is JSON: a caller's `application/json` stays (no copy of
+    // the header made again), any other type goes.
+    let mut json_type = false;
+    headers.retain(|(n, v)| {
         let anthropic = n
             .as_bytes()
             .get(..10)
             .is_some_and(|p| p.eq_ignore_ascii_case(b"anthropic-"));
+        if n.eq_ignore_ascii_case("content-type") && !json_type && v == "application/json" {
+            json_type = true;
+            return true;
+        }
         !(n.eq_ignore_ascii_case("content-type")
             || n.eq_ignore_ascii_case("accept-encoding")
             || n.eq_ignore_ascii_case("content-encoding")
             || (dialect != Dialect::Anthropic && anthropic))
     });
     match crate::providers::credentials::take_caller_credential(&mut headers) {
-        Some(key) => crate::providers::credentials::deliver(provider, &key, &mut headers),
+        Some(key) => crate::providers::credentials::deliver_owned(provider, key, &mut headers),
         None => crate::providers::credentials::apply_stored(
             config.provider_keys.get(provider),
             provider,
@@ -430,7 +437,9 @@ pub fn plan_step(
         ),
     }
     crate::providers::credentials::add_required(provider, &mut headers);
-    headers.push(("Content-Type".into(), "application/json".into()));
+    if !json_type {
+        headers.push(("Content-Type".into(), "application/json".into()));
+    }
 
     Ok(PlannedStep {
         index,

@@ -72,6 +72,17 @@ pub fn deliver(provider: &str, key: &str, headers: &mut Vec<(String, String)>) {
     headers.push((h.name.to_string(), value));
 }
 
+/// [`deliver`] for a key the caller owns already: it becomes the header's
+/// value itself where the provider's header has no prefix (no copy).
+pub fn deliver_owned(provider: &str, key: String, headers: &mut Vec<(String, String)>) {
+    let h = credential_header(provider);
+    if !h.prefix.is_empty() {
+        return deliver(provider, &key, headers);
+    }
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(h.name));
+    headers.push((h.name.to_string(), key));
+}
+
 /// Adds the headers `provider` requires that the caller did not set.
 pub fn add_required(provider: &str, headers: &mut Vec<(String, String)>) {
     for (name, value) in required_headers(provider) {
@@ -141,6 +152,10 @@ mod tests {
         ] {
             let mut headers = Vec::new();
             deliver(provider, "k", &mut headers);
+            assert_eq!(headers, h(&[(name, value)]), "{provider}");
+            // An owned key ends the same, an older header of the name gone.
+            let mut headers = h(&[(name, "old")]);
+            deliver_owned(provider, "k".into(), &mut headers);
             assert_eq!(headers, h(&[(name, value)]), "{provider}");
         }
     }
