@@ -519,8 +519,8 @@ fn usage_json(u: &TokenUsage) -> Value {
 }
 
 // The answer and stream events as read (typed, strings borrowed from the
-// body where they hold no escapes, tool inputs as raw JSON text): no
-// `Value` tree on the hot paths.
+// body where they hold no escapes, texts kept as JSON wrote them, tool
+// inputs as raw JSON text): no `Value` tree on the hot paths.
 
 #[derive(Deserialize, Debug)]
 struct WireMessage<'a> {

@@ -311,7 +311,8 @@ fn parse_message(m: &Value, i: usize, req: &mut ChatRequest) -> R<()> {
 }
 
 // The request read typed, straight from the bytes (strings borrowed where
-// they hold no escapes): the fast path for the common request. It accepts
+// they hold no escapes, texts kept as JSON wrote them): the fast path for
+// the common request. It accepts
 // a subset of what `parse_chat_request` does and reads it the same way;
 // anything else (tools, images, response formats, unknown fields, any
 // mistake) makes it give up, and the `Value` path decides, errors included.
